@@ -1,0 +1,65 @@
+//! `buildspec compile`: spec → Dockerfile (stdout) or Dockerfile and
+//! .dockerignore written atomically into a directory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{parse_image_ref, read_spec, spec_path, Failed, Ui};
+use crate::CompileOpts;
+
+#[derive(Debug, clap::Args)]
+pub struct CompileArgs {
+    /// The spec file [default: ./buildspec.kdl]
+    pub spec: Option<PathBuf>,
+    /// Write DIR/Dockerfile and DIR/.dockerignore instead of printing the
+    /// Dockerfile. Nothing is written if the spec has errors.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Keep only what this stage needs and make it the default target.
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Add a `# syntax=REF` line: the engine fetches that Dockerfile
+    /// frontend, which unlocks newer features (e.g. copy exclude=).
+    #[arg(long, value_name = "REF", value_parser = parse_image_ref)]
+    pub syntax: Option<String>,
+}
+
+pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
+    let path = spec_path(args.spec.as_deref());
+    let source = read_spec(&path, ui)?;
+    let opts = CompileOpts { target: args.target.clone(), syntax: args.syntax.clone() };
+    let compiled = crate::compile(&source, &opts).map_err(|f| ui.failure(&f))?;
+    ui.diagnostics(&source, &compiled.warnings);
+    match &args.output {
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(compiled.dockerfile.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|err| ui.error(format!("writing the Dockerfile to stdout: {err}")))
+        }
+        Some(dir) => write_outputs(
+            dir,
+            &[("Dockerfile", &compiled.dockerfile), (".dockerignore", &compiled.dockerignore)],
+        )
+        .map_err(|err| ui.error(format!("writing into {}: {err}", dir.display()))),
+    }
+}
+
+/// Writes every file to a temporary name in `dir` first and renames them
+/// into place only when all were written, so an error leaves no
+/// half-written file.
+fn write_outputs(dir: &Path, files: &[(&str, &str)]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut temps = Vec::new();
+    for (name, text) in files {
+        let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).tempfile_in(dir)?;
+        tmp.write_all(text.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        temps.push((tmp, dir.join(name)));
+    }
+    for (tmp, dest) in temps {
+        tmp.persist(&dest).map_err(|e| e.error)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! The command line: argument parsing, reading spec files, writing output,
+//! rendering diagnostics. One file per subcommand. This and the build
+//! backends are the only places that do IO.
+
+mod compile;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diag::{self, Diagnostic, RenderOpts};
+use crate::source::SourceFile;
+
+/// Turns a declarative build spec (buildspec.kdl) into container images.
+#[derive(Debug, Parser)]
+#[command(name = "buildspec", version, about, propagate_version = true)]
+pub struct Cli {
+    /// When to color diagnostics.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    pub color: Color,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile a spec to a multi-stage Dockerfile and .dockerignore.
+    Compile(compile::CompileArgs),
+}
+
+/// Exit codes: 0 success, 1 a problem with the spec or its files, 2 a
+/// usage error (clap exits with 2 by itself).
+pub const EXIT_SPEC_ERROR: u8 = 1;
+
+/// Runs the CLI on the process arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = Ui::new(cli.color);
+    let res = match cli.command {
+        Command::Compile(args) => compile::run(&args, &ui),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failed) => ExitCode::from(EXIT_SPEC_ERROR),
+    }
+}
+
+/// The command failed and has said why on stderr.
+#[derive(Debug)]
+pub struct Failed;
+
+/// How to talk to the user on stderr.
+pub struct Ui {
+    color: bool,
+}
+
+impl Ui {
+    fn new(color: Color) -> Ui {
+        let color = match color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal(),
+        };
+        Ui { color }
+    }
+
+    /// A one-line error with no place in a spec.
+    pub fn error(&self, message: impl std::fmt::Display) -> Failed {
+        eprintln!("error: {message}");
+        Failed
+    }
+
+    pub fn diagnostics(&self, source: &SourceFile, diagnostics: &[Diagnostic]) {
+        if diagnostics.is_empty() {
+            return;
+        }
+        let opts = RenderOpts { color: self.color, width: 100 };
+        eprint!("{}", diag::render(source, diagnostics, opts));
+    }
+
+    /// Renders a failed compile and its summary line.
+    pub fn failure(&self, failure: &diag::Failure) -> Failed {
+        self.diagnostics(&failure.source, &failure.diagnostics);
+        let n = failure.n_errors();
+        eprintln!(
+            "error: could not compile {} ({n} error{})",
+            failure.source.name,
+            if n == 1 { "" } else { "s" }
+        );
+        Failed
+    }
+}
+
+/// The spec path given, or `./buildspec.kdl`.
+pub fn spec_path(arg: Option<&Path>) -> PathBuf {
+    arg.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("buildspec.kdl"))
+}
+
+/// Reads a spec file; a missing or unreadable file is a one-line error.
+pub fn read_spec(path: &Path, ui: &Ui) -> Result<SourceFile, Failed> {
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceFile::new(path.display().to_string(), text)),
+            Err(_) => Err(ui.error(format!("{} is not UTF-8 text", path.display()))),
+        },
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(ui.error(format!(
+            "no spec at {}: pass the path of a buildspec.kdl, or run in a directory that has one",
+            path.display()
+        ))),
+        Err(err) => Err(ui.error(format!("reading {}: {err}", path.display()))),
+    }
+}
+
+/// Validates a `--syntax` value as an image reference.
+pub fn parse_image_ref(s: &str) -> Result<String, String> {
+    if crate::graph::image_ref::is_valid(s) && !s.contains('$') {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not an image reference (e.g. docker/dockerfile:1.7-labs)"))
+    }
+}

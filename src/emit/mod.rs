@@ -1,0 +1,23 @@
+//! Stage graph → Dockerfile and .dockerignore text. Deterministic: the same
+//! graph gives byte-identical output. Knows nothing about KDL.
+
+mod check;
+mod dockerfile;
+mod dockerignore;
+pub mod quote;
+
+pub use check::check;
+pub use dockerfile::{emit_dockerfile, Instruction};
+pub use dockerignore::emit_dockerignore;
+
+/// What the emitter needs besides the graph.
+#[derive(Clone)]
+pub struct EmitOpts<'a> {
+    /// The spec's file name, for comments.
+    pub spec_name: &'a str,
+    /// Maps a byte offset of the spec to its 1-based line.
+    pub line_of: &'a dyn Fn(usize) -> usize,
+    /// `# syntax=` frontend image, if asked for.
+    pub syntax: Option<&'a str>,
+}
+

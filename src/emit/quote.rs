@@ -1,0 +1,158 @@
+//! Writing spec strings into Dockerfile text so that they mean exactly
+//! themselves. Dockerfile instructions that expand variables run their
+//! words through BuildKit's shell-like lexer; these functions escape for
+//! it. `${NAME}`, `${NAME:-word}`, `${NAME:+word}` and `$NAME` stay
+//! references to build args and env vars; `$$` and any other `$` is a
+//! literal dollar sign.
+
+/// Characters that need no escaping anywhere in a word.
+fn is_plain(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_./:@%+=,~^".contains(c)
+}
+
+/// Splits `s` into literal text and variable references.
+fn pieces(s: &str) -> Vec<Piece<'_>> {
+    let mut res = Vec::new();
+    let bytes = s.as_bytes();
+    let mut lit_start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        let reference_len = reference_len(&s[i..]);
+        res.push(Piece::Literal(&s[lit_start..i]));
+        match reference_len {
+            Some(n) => {
+                res.push(Piece::Reference(&s[i..i + n]));
+                i += n;
+            }
+            None => {
+                res.push(Piece::Dollar);
+                // `$$` is one literal dollar.
+                i += if bytes.get(i + 1) == Some(&b'$') { 2 } else { 1 };
+            }
+        }
+        lit_start = i;
+    }
+    res.push(Piece::Literal(&s[lit_start..]));
+    res
+}
+
+enum Piece<'a> {
+    Literal(&'a str),
+    Reference(&'a str),
+    Dollar,
+}
+
+/// Length of a variable reference at the start of `s` (which starts with
+/// `$`), if it is one.
+fn reference_len(s: &str) -> Option<usize> {
+    let name_len = |t: &str| {
+        let n = t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(t.len());
+        (n > 0 && !t.starts_with(|c: char| c.is_ascii_digit())).then_some(n)
+    };
+    let rest = &s[1..];
+    if let Some(inner) = rest.strip_prefix('{') {
+        let n = name_len(inner)?;
+        let after = &inner[n..];
+        if after.starts_with('}') {
+            return Some(1 + 1 + n + 1);
+        }
+        for op in [":-", ":+"] {
+            if let Some(word) = after.strip_prefix(op) {
+                let end = word.find('}')?;
+                let word = &word[..end];
+                if word.chars().all(|c| is_plain(c) || c == '-') {
+                    return Some(1 + 1 + n + 2 + end + 1);
+                }
+                return None;
+            }
+        }
+        return None;
+    }
+    name_len(rest).map(|n| n + 1)
+}
+
+/// A word for an unquoted position (COPY paths, WORKDIR, flag values):
+/// every unusual character is backslash-escaped.
+pub fn bare(s: &str) -> String {
+    let mut out = String::new();
+    for piece in pieces(s) {
+        match piece {
+            Piece::Reference(r) => out.push_str(r),
+            Piece::Dollar => out.push_str("\\$"),
+            Piece::Literal(lit) => {
+                for c in lit.chars() {
+                    if !is_plain(c) && !(c == '-' && !out.is_empty()) {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A double-quoted word (ENV, LABEL and ARG values): only `"`, `\` and
+/// literal `$` are escaped.
+pub fn quoted(s: &str) -> String {
+    let mut out = String::from('"');
+    for piece in pieces(s) {
+        match piece {
+            Piece::Reference(r) => out.push_str(r),
+            Piece::Dollar => out.push_str("\\$"),
+            Piece::Literal(lit) => {
+                for c in lit.chars() {
+                    if c == '"' || c == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The shortest safe form: bare when nothing needs escaping, else quoted.
+pub fn word(s: &str) -> String {
+    let b = bare(s);
+    if !s.is_empty() && !b.contains('\\') { b } else { quoted(s) }
+}
+
+/// A JSON array of strings taken literally (exec form: SHELL, ENTRYPOINT,
+/// CMD, HEALTHCHECK CMD).
+pub fn json_literal(items: &[&str]) -> String {
+    serde_json::to_string(items).expect("strings serialize")
+}
+
+/// A JSON array of words that the lexer expands (COPY/ADD/VOLUME).
+pub fn json_words(items: &[&str]) -> String {
+    let escaped: Vec<String> = items.iter().map(|s| bare(s)).collect();
+    serde_json::to_string(&escaped).expect("strings serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_survive_and_literals_are_escaped() {
+        assert_eq!(bare("/opt/${APP}/bin"), "/opt/${APP}/bin");
+        assert_eq!(bare("a b"), "a\\ b");
+        assert_eq!(bare("--x"), "\\--x");
+        assert_eq!(bare("a-b"), "a-b");
+        assert_eq!(bare("price$"), "price\\$");
+        assert_eq!(bare("$$HOME"), "\\$HOME");
+        assert_eq!(bare("<<EOF"), "\\<\\<EOF");
+        assert_eq!(quoted("say \"hi\" \\ $5"), "\"say \\\"hi\\\" \\\\ \\$5\"");
+        assert_eq!(quoted("${PATH}:/x"), "\"${PATH}:/x\"");
+        assert_eq!(word("1.82"), "1.82");
+        assert_eq!(word(""), "\"\"");
+        assert_eq!(word("${X:-a b}"), "\"\\${X:-a b}\"");
+    }
+}

@@ -1,0 +1,147 @@
+//! The stage graph: stages as nodes, edges for `from=`, `copy from=`,
+//! `bind from=` and test gates. Built from a [`Spec`](crate::spec::Spec) by
+//! [`build`], which resolves every reference and reports dangling ones and
+//! cycles. Passes rewrite it; `emit` writes it out.
+
+pub(crate) mod build;
+pub mod image_ref;
+mod walk;
+
+pub use build::build;
+pub use walk::{reachable, topological_order};
+
+use crate::source::{Span, Spanned};
+use crate::spec::{ArgDecl, Context, Role, Step};
+
+/// Index of a stage in [`Graph::stages`]; stable for the graph's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StageId(pub usize);
+
+/// What a stage starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Base {
+    Stage(StageId),
+    /// An image reference (may hold `${ARG}`s that name no stage).
+    Image(String),
+    Scratch,
+    /// A `from=` with `${ARG}`s that may expand to a stage name. The
+    /// candidates are the earlier stages whose names fit the pattern.
+    Dynamic { pattern: String, candidates: Vec<StageId> },
+}
+
+/// Why one stage needs another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeKind {
+    From,
+    CopyFrom,
+    BindFrom,
+    Gate,
+}
+
+/// `stage` needs `on` because of the reference at `span`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dep {
+    pub on: StageId,
+    pub kind: EdgeKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub id: StageId,
+    pub role: Role,
+    pub name: Spanned<String>,
+    pub from: Spanned<String>,
+    pub base: Base,
+    pub platform: Option<Spanned<String>>,
+    pub gate: bool,
+    pub steps: Vec<Step>,
+    /// Test stages this stage waits for (filled by the test-gating pass).
+    pub gates: Vec<StageId>,
+    pub deps: Vec<Dep>,
+    pub span: Span,
+}
+
+/// One rewrite a pass made, for `buildspec explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    pub pass: &'static str,
+    pub stage: StageId,
+    pub message: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Graph {
+    pub context: Context,
+    pub args: Vec<ArgDecl>,
+    /// Every stage of the spec, indexed by [`StageId`].
+    pub stages: Vec<Stage>,
+    /// The stages to emit, dependencies first.
+    pub order: Vec<StageId>,
+    /// The stage a plain `docker build` of the output builds.
+    pub target: StageId,
+    pub rewrites: Vec<Rewrite>,
+}
+
+impl Graph {
+    pub fn stage(&self, id: StageId) -> &Stage {
+        &self.stages[id.0]
+    }
+
+    pub fn find(&self, name: &str) -> Option<StageId> {
+        self.stages.iter().find(|s| s.name.value == name).map(|s| s.id)
+    }
+
+    /// Checks the invariants passes must keep: `order` lists each stage at
+    /// most once, after all of its dependencies, and ends with `target`'s
+    /// dependencies available. Panics on violation: a broken invariant is a
+    /// bug, not a user error.
+    pub fn validate(&self) {
+        let mut seen = vec![false; self.stages.len()];
+        for id in &self.order {
+            assert!(!seen[id.0], "stage {} emitted twice", self.stage(*id).name.value);
+            for dep in &self.stage(*id).deps {
+                assert!(
+                    seen[dep.on.0],
+                    "stage {} emitted before its dependency {}",
+                    self.stage(*id).name.value,
+                    self.stage(dep.on).name.value
+                );
+            }
+            seen[id.0] = true;
+        }
+        assert!(seen[self.target.0], "target not emitted");
+    }
+}
+
+impl Graph {
+    /// The system package manager of a stage, from its base image's name
+    /// (following stage bases), when it can be told: `apk` for Alpine
+    /// images, none for `scratch` and distroless, `apt` otherwise.
+    pub fn package_manager(&self, id: StageId) -> Option<crate::spec::PackageManager> {
+        use crate::spec::PackageManager;
+        let mut id = id;
+        for _ in 0..self.stages.len() {
+            match &self.stage(id).base {
+                Base::Stage(on) => id = *on,
+                Base::Scratch => return None,
+                Base::Dynamic { candidates, .. } => {
+                    let found: Vec<_> = candidates.iter().map(|c| self.package_manager(*c)).collect();
+                    return found.first().copied().flatten().filter(|m| found.iter().all(|f| *f == Some(*m)));
+                }
+                Base::Image(image) => {
+                    let image = image_ref::expand_defaults(image, &self.args).to_ascii_lowercase();
+                    if image.contains("alpine") {
+                        return Some(PackageManager::Apk);
+                    }
+                    if image.contains("distroless") || image.contains('$') {
+                        return None;
+                    }
+                    return Some(PackageManager::Apt);
+                }
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,94 @@
+//! buildspec turns a declarative build spec (KDL) into container images.
+//!
+//! The pipeline, one module a step:
+//!
+//! ```text
+//! KDL text ──syntax──▶ spec::Spec ──graph::build──▶ graph::Graph
+//!          ──passes──▶ optimized Graph ──emit──▶ Dockerfile + .dockerignore
+//! ```
+//!
+//! Everything here is pure: no file, environment or clock is read. The CLI
+//! (`cli`) does the IO.
+
+pub mod cli;
+pub mod diag;
+pub mod emit;
+pub mod graph;
+pub mod passes;
+pub mod source;
+pub mod spec;
+pub mod syntax;
+
+use diag::{Code, Diagnostic, Diagnostics, Failure};
+use source::SourceFile;
+
+/// What to compile a spec into.
+#[derive(Debug, Clone)]
+pub struct CompileOpts {
+    /// Emit only what this stage needs, as the default target.
+    pub target: Option<String>,
+    /// A `# syntax=` frontend image; unlocks features the built-in
+    /// frontend lacks.
+    pub syntax: Option<String>,
+}
+
+/// A compiled spec.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub dockerfile: String,
+    pub dockerignore: String,
+    pub instructions: Vec<emit::Instruction>,
+    pub graph: graph::Graph,
+    /// Warnings (never errors).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Compiles a spec's text to a Dockerfile and .dockerignore. On failure,
+/// every diagnostic found is returned together.
+pub fn compile(source: &SourceFile, opts: &CompileOpts) -> Result<Compiled, Failure> {
+    let fail = |diagnostics: Vec<Diagnostic>| Failure { source: source.clone(), diagnostics };
+    let parsed = syntax::parse(source);
+    let mut diags = Diagnostics::default();
+    diags.extend(parsed.diagnostics);
+    let built = graph::build(&parsed.value);
+    diags.extend(built.diagnostics);
+    let graph = match built.value {
+        Some(graph) if !diags.has_errors() => graph,
+        _ => return Err(fail(diags.into_sorted())),
+    };
+    let target = match &opts.target {
+        None => None,
+        Some(name) => match graph.find(name) {
+            Some(id) => Some(id),
+            None => {
+                let names: Vec<&str> = graph.stages.iter().map(|s| s.name.as_str()).collect();
+                let help = match syntax::names::suggest(name, names.iter().copied()) {
+                    Some(it) => format!("did you mean `{it}`?"),
+                    None => format!("the stages are: {}", names.join(", ")),
+                };
+                diags.push(
+                    Diagnostic::unplaced(Code::UnknownTarget, format!("--target `{name}` names no stage of this spec"))
+                        .help(help),
+                );
+                return Err(fail(diags.into_sorted()));
+            }
+        },
+    };
+    let graph = passes::run_all(graph, &passes::PassOpts { target });
+    graph.validate();
+    diags.extend(passes::ungateable_tests(&graph));
+    diags.extend(emit::check(&graph, opts.syntax.as_deref()));
+    let diagnostics = diags.into_sorted();
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(fail(diagnostics));
+    }
+    let line_of = |offset: usize| source.line_of(offset);
+    let spec_name = std::path::Path::new(&source.name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| source.name.clone());
+    let emit_opts = emit::EmitOpts { spec_name: &spec_name, line_of: &line_of, syntax: opts.syntax.as_deref() };
+    let (dockerfile, instructions) = emit::emit_dockerfile(&graph, &emit_opts);
+    let dockerignore = emit::emit_dockerignore(&graph, &spec_name);
+    Ok(Compiled { dockerfile, dockerignore, instructions, graph, warnings: diagnostics })
+}

@@ -1,0 +1,743 @@
+//! KDL nodes → spec types, one function per node kind. Spans are copied
+//! into the model at once; the KDL tree is never edited.
+
+use kdl::{KdlDocument, KdlNode, KdlValue};
+
+use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::source::{SourceFile, Span, Spanned};
+use crate::spec::{
+    Add, AddSource, ArgDecl, Bind, Cache, Context, Copy, Healthcheck, PackageManager, Packages,
+    Role, Run, Secret, Sharing, Spec, Ssh, Stage, Step, StepKind, Tmpfs, User,
+};
+use crate::syntax::names;
+use crate::syntax::node::{entry_str, entry_str_or_int, unknown_node, wrong_type, NodeView};
+use crate::syntax::validate;
+
+/// Parses KDL text and lowers it into a [`Spec`], collecting every problem.
+pub fn lower_source(source: &SourceFile, diags: &mut Diagnostics) -> Spec {
+    let doc = match KdlDocument::parse(&source.text) {
+        Ok(doc) => doc,
+        Err(err) => {
+            for d in err.diagnostics {
+                let message = d.message.unwrap_or_else(|| "invalid KDL".to_owned());
+                let mut diag = Diagnostic::error(Code::KdlSyntax, d.span.into(), message)
+                    .label(d.label.unwrap_or_else(|| "here".to_owned()));
+                diag.help = d.help.or_else(|| Some("see the KDL v2 syntax at https://kdl.dev".to_owned()));
+                diags.push(diag);
+            }
+            return Spec::default();
+        }
+    };
+    lower_document(&doc, diags)
+}
+
+fn lower_document(doc: &KdlDocument, diags: &mut Diagnostics) -> Spec {
+    let mut spec = Spec::default();
+    let mut version_span: Option<Span> = None;
+    let mut context_span: Option<Span> = None;
+    for node in doc.nodes() {
+        match node.name().value() {
+            "buildspec" => {
+                if let Some(first) = version_span {
+                    diags.push(duplicate_node(node, first));
+                }
+                version_span = Some(node.span().into());
+                spec.version = lower_version(node, diags);
+            }
+            "context" => {
+                if let Some(first) = context_span {
+                    diags.push(duplicate_node(node, first));
+                }
+                context_span = Some(node.span().into());
+                spec.context = lower_context(node, diags);
+            }
+            "arg" => spec.args.extend(lower_arg(node, diags)),
+            "builder" => spec.stages.extend(lower_stage(node, Role::Builder, diags)),
+            "test" => spec.stages.extend(lower_stage(node, Role::Test, diags)),
+            "runtime" => spec.stages.extend(lower_stage(node, Role::Runtime, diags)),
+            _ => diags.push(unknown_node(node, names::TOP_LEVEL, "at the top level")),
+        }
+    }
+    spec
+}
+
+fn duplicate_node(node: &KdlNode, first: Span) -> Diagnostic {
+    Diagnostic::error(
+        Code::DuplicateNode,
+        node.name().span().into(),
+        format!("`{}` may appear only once", node.name().value()),
+    )
+    .label("second one")
+    .related(first, "first one here")
+    .help("merge the two into one")
+}
+
+fn lower_version(node: &KdlNode, diags: &mut Diagnostics) -> Option<Spanned<u32>> {
+    let view = NodeView::open(node, &[], diags);
+    view.no_children(diags);
+    let ok = view.arg_count(1, 1, "version number", diags);
+    let res = if ok {
+        let entry = view.args[0];
+        match entry.value() {
+            KdlValue::Integer(1) => Some(Spanned::new(1, entry.span().into())),
+            KdlValue::Integer(n) => {
+                diags.push(
+                    Diagnostic::error(
+                        Code::UnsupportedVersion,
+                        entry.span().into(),
+                        format!("buildspec version {n} is not supported"),
+                    )
+                    .label("unsupported version")
+                    .help("this buildspec reads version 1: write `buildspec 1`"),
+                );
+                None
+            }
+            other => {
+                diags.push(wrong_type(entry, "an integer", other));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    view.finish(diags);
+    res
+}
+
+fn lower_context(node: &KdlNode, diags: &mut Diagnostics) -> Context {
+    let view = NodeView::open(node, &[], diags);
+    let mut context = Context::default();
+    if view.arg_count(0, 1, "directory", diags) {
+        if let Some(dir) = view.args.first().and_then(|e| entry_str(e, diags)) {
+            if check(validate::single_line(&dir, "context directory"), diags) {
+                context.dir = dir;
+            }
+        }
+    }
+    for child in view.children(names::CONTEXT, diags) {
+        let exclude = NodeView::open(child, &[], diags);
+        exclude.no_children(diags);
+        exclude.arg_count(1, usize::MAX, "glob", diags);
+        for glob in exclude.args_str(diags) {
+            if !check(validate::single_line(&glob, "exclude pattern"), diags) {
+                continue;
+            }
+            if glob.starts_with('#') || glob.trim().is_empty() {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, glob.span, "this pattern would be read as a comment or blank line")
+                        .label("invalid pattern")
+                        .help("write a path or glob such as \"target\" or \"**/*.log\""),
+                );
+                continue;
+            }
+            context.excludes.push(glob);
+        }
+        exclude.finish(diags);
+    }
+    view.finish(diags);
+    context
+}
+
+fn lower_arg(node: &KdlNode, diags: &mut Diagnostics) -> Option<ArgDecl> {
+    let view = NodeView::open(node, &["default"], diags);
+    view.no_children(diags);
+    let mut res = None;
+    if view.arg_count(1, 1, "name", diags) {
+        if let Some(name) = entry_str(view.args[0], diags) {
+            let default = view.prop("default").and_then(|e| entry_str_or_int(e, diags));
+            let ok_name = check(validate::var_name(&name), diags);
+            let ok_default =
+                default.as_ref().is_none_or(|d| check(validate::single_line(d, "default"), diags));
+            if ok_name && ok_default {
+                res = Some(ArgDecl { name, default });
+            }
+        }
+    }
+    view.finish(diags);
+    res
+}
+
+fn lower_stage(node: &KdlNode, role: Role, diags: &mut Diagnostics) -> Option<Stage> {
+    const PROPS: &[&str] = &["from", "platform"];
+    const TEST_PROPS: &[&str] = &["from", "platform", "gate"];
+    let view = NodeView::open(node, if role == Role::Test { TEST_PROPS } else { PROPS }, diags);
+    let steps = lower_steps(&view, names::STAGE, diags);
+    if !view.arg_count(1, 1, "stage name", diags) {
+        view.finish(diags);
+        return None;
+    }
+    let name = entry_str(view.args[0], diags)?;
+    let name_ok = check(validate::stage_name(&name), diags);
+    let from = view.prop_str("from", diags);
+    if view.prop("from").is_none() {
+        diags.push(
+            Diagnostic::error(
+                Code::MissingFrom,
+                name.span,
+                format!("{} stage `{}` has no `from=`", role.as_str(), name.value),
+            )
+            .label("needs a base")
+            .help(format!(
+                "add from=\"IMAGE\" (e.g. from=\"debian:bookworm-slim\"), from=\"scratch\" or from=\"STAGE\": {} \"{}\" from=\"…\"",
+                role.as_str(),
+                name.value
+            )),
+        );
+    }
+    let from_ok = from.as_ref().is_some_and(|f| check(validate::single_line(f, "from"), diags));
+    let platform = view.prop_str("platform", diags);
+    let platform_ok = platform.as_ref().is_none_or(|p| check(validate::platform(p), diags));
+    let gate = view.prop_bool("gate", diags).unwrap_or(true);
+    view.finish(diags);
+    if !(name_ok && from_ok && platform_ok) {
+        return None;
+    }
+    Some(Stage { role, name, from: from?, platform, gate, steps, span: node.span().into() })
+}
+
+fn lower_steps(view: &NodeView<'_>, allowed: &[&str], diags: &mut Diagnostics) -> Vec<Step> {
+    view.children(allowed, diags).into_iter().filter_map(|child| lower_step(child, diags)).collect()
+}
+
+/// Runs a check, pushing its diagnostic; true when it passed.
+fn check<T>(res: Result<T, Diagnostic>, diags: &mut Diagnostics) -> bool {
+    match res {
+        Ok(_) => true,
+        Err(d) => {
+            diags.push(d);
+            false
+        }
+    }
+}
+
+fn lower_step(node: &KdlNode, diags: &mut Diagnostics) -> Option<Step> {
+    let span: Span = node.span().into();
+    let kind = match node.name().value() {
+        "workdir" => lower_single(node, "path", diags, |v, d| {
+            check(validate::single_line(&v, "workdir"), d).then_some(StepKind::Workdir(v))
+        }),
+        "user" => lower_user(node, diags),
+        "env" => lower_pairs(node, true, diags).map(StepKind::Env),
+        "label" => lower_pairs(node, false, diags).map(StepKind::Label),
+        "arg" => lower_arg(node, diags).map(StepKind::Arg),
+        "shell" => lower_list(node, 1, diags).map(StepKind::Shell),
+        "entrypoint" => lower_list(node, 0, diags).map(StepKind::Entrypoint),
+        "cmd" => lower_list(node, 0, diags).map(StepKind::Cmd),
+        "volume" => lower_list(node, 1, diags).and_then(|paths| {
+            let ok = paths.iter().all(|p| check(validate::single_line(p, "volume"), diags));
+            ok.then_some(StepKind::Volume(paths))
+        }),
+        "expose" => lower_expose(node, diags),
+        "stopsignal" => {
+            let view = NodeView::open(node, &[], diags);
+            view.no_children(diags);
+            let mut res = None;
+            if view.arg_count(1, 1, "signal", diags) {
+                if let Some(sig) = entry_str_or_int(view.args[0], diags) {
+                    if check(validate::signal(&sig), diags) {
+                        res = Some(StepKind::StopSignal(sig));
+                    }
+                }
+            }
+            view.finish(diags);
+            res
+        }
+        "healthcheck" => lower_healthcheck(node, diags),
+        "copy" => lower_copy(node, diags),
+        "add" => lower_add(node, diags),
+        "run" => lower_run(node, diags),
+        "packages" => lower_packages(node, diags),
+        "deps" => {
+            let view = NodeView::open(node, &[], diags);
+            view.arg_count(0, 0, "arguments", diags);
+            let steps = lower_steps(&view, names::DEPS, diags);
+            view.finish(diags);
+            Some(StepKind::Deps(steps))
+        }
+        // The caller filtered names already.
+        _ => None,
+    }?;
+    Some(Step { kind, span })
+}
+
+/// A node with exactly one string argument and nothing else.
+fn lower_single(
+    node: &KdlNode,
+    what: &str,
+    diags: &mut Diagnostics,
+    f: impl FnOnce(Spanned<String>, &mut Diagnostics) -> Option<StepKind>,
+) -> Option<StepKind> {
+    let view = NodeView::open(node, &[], diags);
+    view.no_children(diags);
+    let mut res = None;
+    if view.arg_count(1, 1, what, diags) {
+        if let Some(value) = entry_str(view.args[0], diags) {
+            if value.is_empty() {
+                diags.push(Diagnostic::error(Code::InvalidValue, value.span, format!("empty {what}")).label("empty"));
+            } else {
+                res = f(value, diags);
+            }
+        }
+    }
+    view.finish(diags);
+    res
+}
+
+fn lower_list(node: &KdlNode, min: usize, diags: &mut Diagnostics) -> Option<Vec<Spanned<String>>> {
+    let view = NodeView::open(node, &[], diags);
+    view.no_children(diags);
+    let ok = view.arg_count(min, usize::MAX, "strings", diags);
+    let n = view.args.len();
+    let items = view.args_str(diags);
+    view.finish(diags);
+    (ok && items.len() == n).then_some(items)
+}
+
+fn lower_user(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
+    let view = NodeView::open(node, &[], diags);
+    view.no_children(diags);
+    let mut res = None;
+    if view.arg_count(1, 1, "user", diags) {
+        let entry = view.args[0];
+        let span: Span = entry.span().into();
+        match entry.value() {
+            KdlValue::Integer(n) => match u32::try_from(*n) {
+                Ok(id) => res = Some(StepKind::User(Spanned::new(User::Id(id), span))),
+                Err(_) => diags.push(
+                    Diagnostic::error(Code::InvalidValue, span, format!("user id {n} is out of range"))
+                        .label("invalid")
+                        .help("a user id is a whole number from 0 to 4294967295"),
+                ),
+            },
+            KdlValue::String(s) => {
+                let value = Spanned::new(s.clone(), span);
+                if check(validate::user(&value), diags) {
+                    res = Some(StepKind::User(Spanned::new(User::Name(s.clone()), span)));
+                }
+            }
+            other => diags.push(wrong_type(entry, "a user name or id", other)),
+        }
+    }
+    view.finish(diags);
+    res
+}
+
+/// `env KEY="V" …` and `label "KEY"="V" …`: properties are the user's keys.
+fn lower_pairs(
+    node: &KdlNode,
+    keys_are_vars: bool,
+    diags: &mut Diagnostics,
+) -> Option<Vec<(Spanned<String>, Spanned<String>)>> {
+    let view = NodeView::open(node, &[], diags);
+    view.no_children(diags);
+    let what = view.name;
+    if !view.args.is_empty() {
+        diags.push(
+            Diagnostic::error(Code::WrongArgumentCount, view.args[0].span().into(), format!("`{what}` takes KEY=\"VALUE\" properties, not arguments"))
+                .label("unexpected argument")
+                .help(format!("write {what} KEY=\"VALUE\"")),
+        );
+    }
+    let mut pairs = Vec::new();
+    let mut ok = view.args.is_empty();
+    for (key, entry) in view.all_props() {
+        let span: Span = entry.span().into();
+        let key = Spanned::new(key.to_owned(), span);
+        let key_ok = if keys_are_vars {
+            check(validate::var_name(&key), diags)
+        } else {
+            check(validate::single_line(&key, "label key"), diags)
+        };
+        let value = match entry.value() {
+            KdlValue::String(s) => Some(Spanned::new(s.clone(), span)),
+            KdlValue::Integer(_) | KdlValue::Float(_) | KdlValue::Bool(_) => {
+                Some(Spanned::new(entry.value().to_string().trim_start_matches('#').to_owned(), span))
+            }
+            KdlValue::Null => {
+                diags.push(wrong_type(entry, "a string", entry.value()));
+                None
+            }
+        };
+        let value_ok = value.as_ref().is_some_and(|v| check(validate::single_line(v, &format!("{what} value")), diags));
+        ok &= key_ok && value_ok;
+        if let Some(value) = value {
+            pairs.push((key, value));
+        }
+    }
+    if pairs.is_empty() && view.args.is_empty() {
+        diags.push(
+            Diagnostic::error(Code::Empty, view.name_span, format!("`{what}` sets nothing"))
+                .label("empty")
+                .help(format!("write {what} KEY=\"VALUE\"")),
+        );
+        ok = false;
+    }
+    view.finish_all_props();
+    ok.then_some(pairs)
+}
+
+fn lower_expose(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
+    let view = NodeView::open(node, &[], diags);
+    view.no_children(diags);
+    let mut ok = view.arg_count(1, usize::MAX, "ports", diags);
+    let mut ports = Vec::new();
+    for entry in &view.args {
+        match entry_str_or_int(entry, diags) {
+            Some(raw) => match validate::port(&raw) {
+                Ok(port) => ports.push(Spanned::new(port, raw.span)),
+                Err(d) => {
+                    diags.push(d);
+                    ok = false;
+                }
+            },
+            None => ok = false,
+        }
+    }
+    view.finish(diags);
+    ok.then_some(StepKind::Expose(ports))
+}
+
+fn lower_healthcheck(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
+    let view = NodeView::open(node, &["interval", "timeout", "start-period", "retries", "none"], diags);
+    view.no_children(diags);
+    let none = view.prop_bool("none", diags).unwrap_or(false);
+    let mut hc = Healthcheck { none, ..Healthcheck::default() };
+    let mut ok = true;
+    if none {
+        if let Some(extra) = view.args.first() {
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, extra.span().into(), "`healthcheck none=#true` takes no command")
+                    .label("unexpected")
+                    .help("remove the command, or remove none=#true"),
+            );
+            ok = false;
+        }
+    } else {
+        ok &= view.arg_count(1, usize::MAX, "command strings", diags);
+        hc.command = view.args_str(diags);
+        ok &= hc.command.len() == view.args.len();
+    }
+    for (key, slot) in [("interval", &mut hc.interval), ("timeout", &mut hc.timeout), ("start-period", &mut hc.start_period)] {
+        if let Some(v) = view.prop_str(key, diags) {
+            ok &= check(validate::duration(&v), diags);
+            *slot = Some(v);
+        }
+    }
+    if let Some(entry) = view.prop("retries") {
+        match entry.value() {
+            KdlValue::Integer(n) if (0..=i128::from(u32::MAX)).contains(n) => {
+                hc.retries = Some(Spanned::new(*n as u32, entry.span().into()));
+            }
+            KdlValue::Integer(n) => {
+                diags.push(Diagnostic::error(Code::InvalidValue, entry.span().into(), format!("retries={n} is out of range")).label("invalid").help("write a whole number such as 3"));
+                ok = false;
+            }
+            other => {
+                diags.push(wrong_type(entry, "an integer", other));
+                ok = false;
+            }
+        }
+    }
+    view.finish(diags);
+    ok.then_some(StepKind::Healthcheck(hc))
+}
+
+/// A path read from the build context must stay inside it.
+fn context_path(value: &Spanned<String>, diags: &mut Diagnostics) -> bool {
+    if value.starts_with('/') {
+        diags.push(
+            Diagnostic::error(Code::PathEscapesContext, value.span, format!("`{}` is an absolute path, but it is read from the build context", value.value))
+                .label("absolute path")
+                .help("write the path relative to the context directory, or add from=\"STAGE\" to copy out of a stage"),
+        );
+        return false;
+    }
+    let mut depth: i32 = 0;
+    for part in value.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+        if depth < 0 {
+            diags.push(
+                Diagnostic::error(Code::PathEscapesContext, value.span, format!("`{}` climbs out of the build context", value.value))
+                    .label("escapes the context")
+                    .help("only files inside the context directory can be copied; widen `context` or move the file"),
+            );
+            return false;
+        }
+    }
+    true
+}
+
+fn lower_copy(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
+    let view = NodeView::open(node, &["to", "from", "chown", "chmod", "link", "exclude"], diags);
+    view.no_children(diags);
+    let mut ok = view.arg_count(1, usize::MAX, "source paths", diags);
+    let sources = view.args_str(diags);
+    ok &= sources.len() == view.args.len();
+    let from = view.prop_str("from", diags);
+    for src in &sources {
+        ok &= check(validate::single_line(src, "source path"), diags);
+        if src.is_empty() {
+            diags.push(Diagnostic::error(Code::InvalidValue, src.span, "empty source path").label("empty").help("write \".\" for the whole context"));
+            ok = false;
+        } else if from.is_none() {
+            ok &= context_path(src, diags);
+        }
+    }
+    let copy = Copy {
+        sources,
+        to: opt_single_line(&view, "to", diags, &mut ok),
+        from,
+        chown: opt_user(&view, "chown", diags, &mut ok),
+        chmod: opt_chmod(&view, diags, &mut ok),
+        link: view.prop_bool("link", diags).unwrap_or(false),
+        excludes: opt_single_line(&view, "exclude", diags, &mut ok).into_iter().collect(),
+    };
+    if let Some(from) = &copy.from {
+        ok &= check(validate::single_line(from, "from"), diags);
+    }
+    view.finish(diags);
+    ok.then_some(StepKind::Copy(copy))
+}
+
+fn opt_single_line(view: &NodeView<'_>, key: &str, diags: &mut Diagnostics, ok: &mut bool) -> Option<Spanned<String>> {
+    let value = view.prop_str(key, diags)?;
+    *ok &= check(validate::single_line(&value, key), diags);
+    if value.is_empty() {
+        diags.push(Diagnostic::error(Code::InvalidValue, value.span, format!("empty {key}")).label("empty"));
+        *ok = false;
+    }
+    Some(value)
+}
+
+fn opt_user(view: &NodeView<'_>, key: &str, diags: &mut Diagnostics, ok: &mut bool) -> Option<Spanned<String>> {
+    let value = view.prop(key).and_then(|e| entry_str_or_int(e, diags))?;
+    *ok &= check(validate::user(&value), diags);
+    Some(value)
+}
+
+fn opt_chmod(view: &NodeView<'_>, diags: &mut Diagnostics, ok: &mut bool) -> Option<Spanned<String>> {
+    let entry = view.prop("chmod")?;
+    let value = match entry.value() {
+        KdlValue::String(s) => Spanned::new(s.clone(), entry.span().into()),
+        KdlValue::Integer(n) => Spanned::new(n.to_string(), entry.span().into()),
+        other => {
+            diags.push(wrong_type(entry, "a string of octal digits such as \"0755\"", other));
+            *ok = false;
+            return None;
+        }
+    };
+    *ok &= check(validate::chmod(&value), diags);
+    Some(value)
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+fn lower_add(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
+    let view = NodeView::open(node, &["to", "checksum", "git", "ref", "chown", "chmod", "link"], diags);
+    view.no_children(diags);
+    let mut ok = true;
+    let git = view.prop_str("git", diags);
+    let source = match git {
+        Some(repo) => {
+            if let Some(extra) = view.args.first() {
+                diags.push(
+                    Diagnostic::error(Code::WrongArgumentCount, extra.span().into(), "`add git=` takes no source paths")
+                        .label("unexpected argument")
+                        .help("use one `add` per source"),
+                );
+                ok = false;
+            }
+            ok &= check(validate::single_line(&repo, "git"), diags);
+            let reference = opt_single_line(&view, "ref", diags, &mut ok);
+            if view.prop("to").is_none() {
+                diags.push(
+                    Diagnostic::error(Code::MissingProperty, view.name_span, "`add git=` needs `to=`")
+                        .label("where should the checkout go?")
+                        .help("add to=\"/src\" (or another directory)"),
+                );
+                ok = false;
+            }
+            AddSource::Git { repo, reference }
+        }
+        None => {
+            ok &= view.arg_count(1, usize::MAX, "sources (URLs or paths), or git=", diags);
+            let paths = view.args_str(diags);
+            ok &= paths.len() == view.args.len();
+            for p in &paths {
+                ok &= check(validate::single_line(p, "source"), diags);
+                if !is_url(p) {
+                    ok &= context_path(p, diags);
+                }
+            }
+            if let Some(r) = view.prop("ref") {
+                diags.push(Diagnostic::error(Code::UnknownProperty, r.span().into(), "`ref=` goes with `git=`").label("unexpected").help("add git=\"REPO\" or remove ref="));
+                ok = false;
+            }
+            AddSource::Paths(paths)
+        }
+    };
+    let checksum = view.prop_str("checksum", diags);
+    if let Some(sum) = &checksum {
+        ok &= check(validate::checksum(sum), diags);
+        let single_url = matches!(&source, AddSource::Paths(p) if p.len() == 1 && is_url(&p[0]));
+        if !single_url {
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, sum.span, "`checksum=` needs exactly one http(s) URL source")
+                    .label("nothing to check")
+                    .help("use checksum= with a single URL, or remove it"),
+            );
+            ok = false;
+        }
+    }
+    let add = Add {
+        source,
+        to: opt_single_line(&view, "to", diags, &mut ok),
+        checksum,
+        chown: opt_user(&view, "chown", diags, &mut ok),
+        chmod: opt_chmod(&view, diags, &mut ok),
+        link: view.prop_bool("link", diags).unwrap_or(false),
+    };
+    view.finish(diags);
+    ok.then_some(StepKind::Add(add))
+}
+
+fn one_of(value: &Spanned<String>, allowed: &[&str], diags: &mut Diagnostics) -> bool {
+    if allowed.contains(&value.as_str()) {
+        return true;
+    }
+    diags.push(
+        Diagnostic::error(Code::InvalidValue, value.span, format!("`{}` is not allowed here", value.value))
+            .label("invalid")
+            .help(format!("expected one of: {}", allowed.join(", "))),
+    );
+    false
+}
+
+fn lower_run(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
+    let view = NodeView::open(node, &["network", "security"], diags);
+    let mut ok = view.arg_count(1, 1, "script", diags);
+    let script = view.args.first().and_then(|e| entry_str(e, diags));
+    ok &= script.as_ref().is_some_and(|s| check(validate::script(s), diags));
+    let network = view.prop_str("network", diags);
+    ok &= network.as_ref().is_none_or(|n| one_of(n, &["none", "host", "default"], diags));
+    let security = view.prop_str("security", diags);
+    ok &= security.as_ref().is_none_or(|s| one_of(s, &["insecure", "sandbox"], diags));
+    let mut run = Run { network, security, ..Run::default() };
+    for child in view.children(names::RUN, diags) {
+        ok &= lower_mount(child, &mut run, diags);
+    }
+    view.finish(diags);
+    run.script = script?;
+    ok.then_some(StepKind::Run(run))
+}
+
+/// One mount child of `run`; true when it was valid.
+fn lower_mount(node: &KdlNode, run: &mut Run, diags: &mut Diagnostics) -> bool {
+    let kind = node.name().value();
+    let allowed: &'static [&'static str] = match kind {
+        "cache" => &["id", "sharing"],
+        "secret" => &["target", "env", "required"],
+        "ssh" => &[],
+        "bind" => &["target", "from", "rw"],
+        _ => &["size"],
+    };
+    let view = NodeView::open(node, allowed, diags);
+    view.no_children(diags);
+    let (min, what) = match kind {
+        "ssh" => (0, "id"),
+        "secret" => (1, "id"),
+        "bind" => (1, "source path"),
+        _ => (1, "target path"),
+    };
+    let mut ok = view.arg_count(min, 1, what, diags);
+    let first = view.args.first().and_then(|e| entry_str(e, diags));
+    ok &= first.as_ref().is_none_or(|v| check(validate::mount_value(v, what), diags));
+    let mut prop = |key: &str, ok: &mut bool| -> Option<Spanned<String>> {
+        let v = view.prop_str(key, diags)?;
+        *ok &= check(validate::mount_value(&v, key), diags);
+        Some(v)
+    };
+    match kind {
+        "cache" => {
+            let id = prop("id", &mut ok);
+            let sharing = view.prop_str("sharing", diags).and_then(|s| match s.as_str() {
+                "shared" => Some(Sharing::Shared),
+                "private" => Some(Sharing::Private),
+                "locked" => Some(Sharing::Locked),
+                _ => {
+                    ok &= one_of(&s, &["shared", "private", "locked"], diags);
+                    None
+                }
+            });
+            if let (true, Some(target)) = (ok, first) {
+                run.caches.push(Cache { target, id, sharing });
+            }
+        }
+        "secret" => {
+            let target = prop("target", &mut ok);
+            let env = view.prop_str("env", diags);
+            ok &= env.as_ref().is_none_or(|e| check(validate::var_name(e), diags));
+            let required = view.prop_bool("required", diags).unwrap_or(false);
+            if let (true, Some(id)) = (ok, first) {
+                run.secrets.push(Secret { id, target, env, required });
+            }
+        }
+        "ssh" => {
+            if ok {
+                run.ssh.push(Ssh { id: first });
+            }
+        }
+        "bind" => {
+            let target = prop("target", &mut ok);
+            let from = prop("from", &mut ok);
+            let rw = view.prop_bool("rw", diags).unwrap_or(false);
+            if target.is_none() && view.prop("target").is_none() {
+                diags.push(
+                    Diagnostic::error(Code::MissingProperty, view.name_span, "`bind` needs `target=`")
+                        .label("where should it be mounted?")
+                        .help("add target=\"/src\" (or another path)"),
+                );
+                ok = false;
+            }
+            if let (true, Some(source), Some(target)) = (ok, first, target) {
+                run.binds.push(Bind { source, target, from, rw });
+            }
+        }
+        _ => {
+            let size = view.prop("size").and_then(|e| entry_str_or_int(e, diags));
+            ok &= size.as_ref().is_none_or(|s| check(validate::size(s), diags));
+            if let (true, Some(target)) = (ok, first) {
+                run.tmpfs.push(Tmpfs { target, size });
+            }
+        }
+    }
+    view.finish(diags);
+    ok
+}
+
+fn lower_packages(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
+    let view = NodeView::open(node, &["manager"], diags);
+    view.no_children(diags);
+    let mut ok = view.arg_count(1, usize::MAX, "package names", diags);
+    let names = view.args_str(diags);
+    ok &= names.len() == view.args.len();
+    for name in &names {
+        ok &= check(validate::package_name(name), diags);
+    }
+    let manager = view.prop_str("manager", diags).and_then(|m| match m.as_str() {
+        "apt" => Some(Spanned::new(PackageManager::Apt, m.span)),
+        "apk" => Some(Spanned::new(PackageManager::Apk, m.span)),
+        _ => {
+            ok &= one_of(&m, &["apt", "apk"], diags);
+            None
+        }
+    });
+    view.finish(diags);
+    ok.then_some(StepKind::Packages(Packages { names, manager }))
+}
