@@ -1,0 +1,3 @@
+module example.com/pluginhost
+
+go 1.19
