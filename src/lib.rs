@@ -49,6 +49,11 @@ pub fn compile(source: &SourceFile, opts: &CompileOpts) -> Result<Compiled, Fail
     let fail = |diagnostics: Vec<Diagnostic>| Failure { source: source.clone(), diagnostics };
     let parsed = syntax::parse(source);
     let mut diags = Diagnostics::default();
+    // A file that is not KDL has no spec to check further.
+    if parsed.diagnostics.iter().any(|d| d.code == Code::KdlSyntax) {
+        diags.extend(parsed.diagnostics);
+        return Err(fail(diags.into_sorted()));
+    }
     diags.extend(parsed.diagnostics);
     let built = graph::build(&parsed.value);
     diags.extend(built.diagnostics);

@@ -80,9 +80,9 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
     let mut res = Vec::new();
     let platform = stage.platform.as_ref().map(|p| format!("--platform={} ", p.value)).unwrap_or_default();
     res.push(ins("FROM", format!("{platform}{} AS {}", stage.from.value, stage.name.value)));
-    let manager = graph.package_manager(stage.id);
+    let mut cx = StageCx { manager: graph.package_manager(stage.id), posix_shell: starts_with_posix_shell(graph, stage) };
     for step in &stage.steps {
-        step_instructions(step, manager, &mut res);
+        step_instructions(step, &mut cx, &mut res);
     }
     for gate in &stage.gates {
         let test = &graph.stage(*gate).name.value;
@@ -91,7 +91,36 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
     res
 }
 
-fn step_instructions(step: &Step, manager: Option<PackageManager>, res: &mut Vec<Instruction>) {
+/// What the emitter tracks while going through a stage's steps.
+struct StageCx {
+    manager: Option<PackageManager>,
+    /// Whether RUN scripts run in a POSIX shell (so `set -e` means what it
+    /// says): true until a `shell` names something else.
+    posix_shell: bool,
+}
+
+fn is_posix_shell(shell: &[crate::source::Spanned<String>]) -> bool {
+    shell.first().is_some_and(|sh| {
+        let name = sh.rsplit('/').next().unwrap_or("");
+        matches!(name, "sh" | "bash" | "ash" | "dash" | "zsh" | "ksh")
+    })
+}
+
+/// Whether a stage starts with a POSIX shell: the default, unless a stage
+/// it derives from ends with another `shell`.
+fn starts_with_posix_shell(graph: &Graph, stage: &Stage) -> bool {
+    let crate::graph::Base::Stage(base) = stage.base else { return true };
+    let base = graph.stage(base);
+    let mut posix = starts_with_posix_shell(graph, base);
+    crate::graph::build::for_each_step(&base.steps, &mut |step| {
+        if let StepKind::Shell(shell) = &step.kind {
+            posix = is_posix_shell(shell);
+        }
+    });
+    posix
+}
+
+fn step_instructions(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruction>) {
     match &step.kind {
         StepKind::Workdir(path) => res.push(ins("WORKDIR", bare(path))),
         StepKind::User(user) => res.push(ins(
@@ -110,7 +139,10 @@ fn step_instructions(step: &Step, manager: Option<PackageManager>, res: &mut Vec
             res.push(ins("LABEL", body.join(" ")));
         }
         StepKind::Arg(arg) => res.push(arg_instruction(&arg.name, arg.default.as_ref().map(|d| d.as_str()))),
-        StepKind::Shell(items) => res.push(ins("SHELL", json_literal(&strs(items)))),
+        StepKind::Shell(items) => {
+            cx.posix_shell = is_posix_shell(items);
+            res.push(ins("SHELL", json_literal(&strs(items))));
+        }
         StepKind::Expose(ports) => {
             let body: Vec<String> = ports
                 .iter()
@@ -136,11 +168,11 @@ fn step_instructions(step: &Step, manager: Option<PackageManager>, res: &mut Vec
         StepKind::Healthcheck(hc) => res.push(healthcheck(hc)),
         StepKind::Copy(copy) => res.extend(copy_instructions(copy)),
         StepKind::Add(add) => res.push(add_instruction(add)),
-        StepKind::Run(run) => res.push(run_instruction(run)),
-        StepKind::Packages(pkgs) => res.push(packages_instruction(pkgs, manager)),
+        StepKind::Run(run) => res.push(run_script(&run_flags(run), &run.script, cx.posix_shell)),
+        StepKind::Packages(pkgs) => res.push(packages_instruction(pkgs, cx.manager)),
         StepKind::Deps(steps) => {
             for step in steps {
-                step_instructions(step, manager, res);
+                step_instructions(step, cx, res);
             }
         }
     }
@@ -371,16 +403,22 @@ fn heredoc_delimiter(body: &str) -> String {
     delim
 }
 
-fn run_instruction(run: &Run) -> Instruction {
-    run_script(&run_flags(run), &run.script)
-}
-
-fn run_script(flags: &str, script: &str) -> Instruction {
+/// A RUN of `script`: one line in shell form when it fits, else a
+/// heredoc with a quoted delimiter (no Dockerfile expansion: the shell
+/// sees the script as written). A multi-line script in a POSIX shell
+/// starts with `set -e`, so it stops at its first failing command, as a
+/// reader of the spec expects; a `#!` script is left to its interpreter.
+fn run_script(flags: &str, script: &str, posix_shell: bool) -> Instruction {
     if fits_one_line(script) {
         return ins("RUN", format!("{flags}{script}"));
     }
-    let delim = heredoc_delimiter(script);
     let body = script.strip_suffix('\n').unwrap_or(script);
+    let body = if posix_shell && body.contains('\n') && !body.starts_with("#!") {
+        format!("set -e\n{body}")
+    } else {
+        body.to_owned()
+    };
+    let delim = heredoc_delimiter(&body);
     ins("RUN", format!("{flags}<<'{delim}'\n{body}\n{delim}"))
 }
 

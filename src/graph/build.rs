@@ -20,12 +20,8 @@ pub fn build(spec: &Spec) -> Parsed<Option<Graph>> {
 }
 
 fn build_inner(spec: &Spec, diags: &mut Diagnostics) -> Option<Graph> {
+    // An empty spec is reported by the lowering.
     if spec.stages.is_empty() {
-        diags.push(
-            Diagnostic::error(Code::Empty, Span::new(0, 0), "the spec has no stages")
-                .label("nothing to build")
-                .help("add a stage, e.g. runtime \"app\" from=\"debian:bookworm-slim\" { … }"),
-        );
         return None;
     }
     let mut by_name: HashMap<&str, StageId> = HashMap::new();
@@ -170,7 +166,7 @@ impl Resolver<'_> {
         let refs = image_ref::arg_refs(value);
         if !refs.is_empty() {
             let mut ok = true;
-            for (range, name) in &refs {
+            for (_, name) in &refs {
                 if !self.spec.args.iter().any(|a| a.name.value == *name) {
                     let known: Vec<&str> = self.spec.args.iter().map(|a| a.name.as_str()).collect();
                     let help = match names::suggest(name, known.iter().copied()) {
@@ -179,7 +175,7 @@ impl Resolver<'_> {
                     };
                     diags.push(
                         Diagnostic::error(Code::UnknownArg, value.span, format!("`${{{name}}}` in {what}= names no global arg"))
-                            .label(format!("`{name}` is not declared (at bytes {}..{} of the value)", range.start, range.end))
+                            .label(format!("`{name}` is not declared"))
                             .help(help),
                     );
                     ok = false;

@@ -58,6 +58,15 @@ fn lower_document(doc: &KdlDocument, diags: &mut Diagnostics) -> Spec {
             _ => diags.push(unknown_node(node, names::TOP_LEVEL, "at the top level")),
         }
     }
+    let has_stage_nodes =
+        doc.nodes().iter().any(|n| matches!(n.name().value(), "builder" | "test" | "runtime"));
+    if !has_stage_nodes {
+        diags.push(
+            Diagnostic::error(Code::Empty, Span::new(0, 0), "the spec has no stages")
+                .label("nothing to build")
+                .help("add a stage, e.g. runtime \"app\" from=\"debian:bookworm-slim\" { … }"),
+        );
+    }
     spec
 }
 
@@ -167,7 +176,7 @@ fn lower_stage(node: &KdlNode, role: Role, diags: &mut Diagnostics) -> Option<St
         return None;
     }
     let name = entry_str(view.args[0], diags)?;
-    let name_ok = check(validate::stage_name(&name), diags);
+    check(validate::stage_name(&name), diags);
     let from = view.prop_str("from", diags);
     if view.prop("from").is_none() {
         diags.push(
@@ -189,10 +198,21 @@ fn lower_stage(node: &KdlNode, role: Role, diags: &mut Diagnostics) -> Option<St
     let platform_ok = platform.as_ref().is_none_or(|p| check(validate::platform(p), diags));
     let gate = view.prop_bool("gate", diags).unwrap_or(true);
     view.finish(diags);
-    if !(name_ok && from_ok && platform_ok) {
-        return None;
-    }
-    Some(Stage { role, name, from: from?, platform, gate, steps, span: node.span().into() })
+    // A stage with errors is still returned (its problems are reported
+    // already), so references to it do not cascade into "unknown stage".
+    let from = match from {
+        Some(from) if from_ok => from,
+        _ => Spanned::new("scratch".to_owned(), name.span),
+    };
+    Some(Stage {
+        role,
+        name,
+        from,
+        platform: platform.filter(|_| platform_ok),
+        gate,
+        steps,
+        span: node.span().into(),
+    })
 }
 
 fn lower_steps(view: &NodeView<'_>, allowed: &[&str], diags: &mut Diagnostics) -> Vec<Step> {

@@ -1,0 +1,69 @@
+//! Every diagnostic buildspec reports, through the real CLI: one fixture
+//! per diagnostic code in tests/cli/errors/, its stderr and exit code
+//! snapshotted. A first line `// args: …` adds command-line arguments.
+
+mod support;
+
+use buildspec::diag::Code;
+use support::{buildspec, root, stderr, stdout};
+
+#[test]
+fn error_fixtures() {
+    insta::glob!("cli/errors", "*.kdl", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let extra: Vec<&str> = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("// args: "))
+            .map(|a| a.split_whitespace().collect())
+            .unwrap_or_default();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let mut args = vec!["compile", name];
+        args.extend(extra);
+        let out = buildspec(&args, path.parent().unwrap());
+        let code = out.status.code().expect("exited");
+        assert!(code == 0 || code == 1, "spec errors exit with 1, got {code}");
+        if code == 1 {
+            assert_eq!(stdout(&out), "", "nothing on stdout when compiling fails");
+        }
+        insta::assert_snapshot!(format!("exit: {code}\n{}", stderr(&out)));
+    });
+}
+
+/// Each code's name is the fixture's name, so no code goes untested.
+#[test]
+fn every_code_has_a_fixture() {
+    for code in Code::ALL {
+        let name = code.as_str().rsplit("::").next().unwrap();
+        let path = root().join("tests/cli/errors").join(format!("{name}.kdl"));
+        assert!(path.exists(), "no fixture {} for {}", path.display(), code.as_str());
+    }
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let dir = root().join("specs/go-static");
+    for args in [&["compile", "--frobnicate"][..], &["compile", "--syntax", "not a ref"], &["frobnicate"], &[]] {
+        let out = buildspec(args, &dir);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn missing_spec_is_one_line_with_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = buildspec(&["compile"], tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(stderr(&out), @"error: no spec at buildspec.kdl: pass the path of a buildspec.kdl, or run in a directory that has one");
+}
+
+#[test]
+fn help_and_version() {
+    let dir = root();
+    let out = buildspec(&["--version"], &dir);
+    assert!(out.status.success());
+    assert!(stdout(&out).starts_with("buildspec "));
+    let out = buildspec(&["compile", "--help"], &dir);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("--target <NAME>"));
+}
