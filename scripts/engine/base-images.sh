@@ -20,7 +20,7 @@
 # copied, .debs shared between builds), imported with `docker import --change` for
 # ENV/WORKDIR/CMD. Debian-based images trust the machine's extra CAs
 # (/usr/local/share/ca-certificates), since TLS to the package registries is intercepted.
-# Versions are Debian 12's (python 3.11, go 1.19, node 18, php 8.2, rust 1.63): the names
+# Versions are Debian 12's (python 3.11, go 1.19, node 18, php 8.2, rust-web 1.9x): the names
 # are the real ones so Dockerfiles need no change, the contents are stand-ins.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -56,7 +56,7 @@ declare -A PKGS=(
     [golang]="golang-go git gcc libc6-dev make pkg-config"
     [node]="nodejs npm"
     [php]="php-cli"
-    [rust]="rustc cargo gcc libc6-dev pkg-config"
+    [rust]="rustc-web cargo-web gcc libc6-dev pkg-config"
     [distroless_cc]="" [composer]="" [httpd]=""
 )
 # Root filesystems other images start from: kept as tarballs too.
@@ -250,11 +250,7 @@ recipe_node() {
         'groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node'
     h_chroot_end "$R"
 }
-changes_node() {
-    # Node keeps its own CA list: NODE_EXTRA_CA_CERTS makes npm trust the machine's CAs.
-    printf '%s\n' "ENV PATH=$STD_PATH" 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
-        'CMD ["node"]'
-}
+changes_node() { printf '%s\n' "ENV PATH=$STD_PATH" 'CMD ["node"]'; }
 
 recipe_php() {
     local R="$1"
@@ -309,7 +305,9 @@ changes_httpd() {
 recipe_rust() {
     local R="$1"
     h_chroot_begin "$R"
-    h_apt_install "$R" rustc cargo gcc libc6-dev pkg-config
+    # rustc-web/cargo-web (bookworm's updates, provide rustc and cargo): a modern cargo
+    # reaches crates.io through the sparse index; bookworm's cargo 0.66 needs github.com.
+    h_apt_install "$R" rustc-web cargo-web gcc libc6-dev pkg-config
     h_chroot_end "$R"
     mkdir -p "$R/usr/local/cargo/bin" "$R/usr/local/rustup"
     chmod -R a+w "$R/usr/local/cargo" "$R/usr/local/rustup"
@@ -325,15 +323,23 @@ changes_busybox() { printf '%s\n' "ENV PATH=$STD_PATH" 'CMD ["sh"]'; }
 recipe_distroless_cc() {
     # Only the files of libc6, libgcc-s1, libstdc++6 and libssl3 (from the parent's dpkg
     # database), the CA bundle, os-release and the distroless users (nonroot = 65532).
-    local R="$1" src="$1.src"
+    local R="$1" src="$1.src" top links=() rewrite=()
     mv "$R" "$src"
     mkdir -p "$R"
+    # merged /usr: lib/x → usr/lib/x, and the top-level links go last, once their
+    # targets exist (tar cannot make lib/x while lib is a dangling link).
+    for top in bin sbin lib lib32 lib64 libx32; do
+        if [[ -L "$src/$top" ]]; then
+            links+=("$top")
+            rewrite+=(-e "s|^$top/|$(readlink "$src/$top")/|" -e "/^$top\$/d")
+        fi
+    done
     dpkg --admindir="$src/var/lib/dpkg" -L libc6 libgcc-s1 libstdc++6 libssl3 |
-        sed -e 's|^/||' |
-        grep -v -E '^(\.|)$|^usr/share/(doc|man|info|lintian|locale)(/|$)|/gconv(/|$)' |
+        sed -e 's|^/||' "${rewrite[@]}" |
+        grep -v -E '^(\.|)$|^usr/share/(doc|man|info|lintian|locale|gcc|gdb)(/|$)|/gconv(/|$)' |
         sort -u >"$WORK/distroless.files"
-    printf '%s\n' bin sbin lib lib64 etc/ssl/certs/ca-certificates.crt usr/lib/os-release \
-        etc/os-release etc/nsswitch.conf >>"$WORK/distroless.files"
+    printf '%s\n' etc/ssl/certs/ca-certificates.crt usr/lib/os-release etc/os-release \
+        etc/nsswitch.conf "${links[@]}" >>"$WORK/distroless.files"
     tar -C "$src" --no-recursion --ignore-failed-read -c -T "$WORK/distroless.files" 2>/dev/null |
         tar -C "$R" -x
     rm -rf --one-file-system "$src"

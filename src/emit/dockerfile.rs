@@ -66,7 +66,12 @@ fn push(out: &mut String, all: &mut Vec<Instruction>, ins: Instruction) {
 }
 
 fn ins(keyword: &'static str, rest: impl AsRef<str>) -> Instruction {
-    Instruction { keyword, text: format!("{keyword} {}", rest.as_ref()) }
+    let text = format!("{keyword} {}", rest.as_ref());
+    debug_assert!(
+        keyword == "RUN" || !text.trim_end().ends_with('\\'),
+        "an instruction line must not end in a continuation: {text}"
+    );
+    Instruction { keyword, text }
 }
 
 fn arg_instruction(name: &str, default: Option<&str>) -> Instruction {
@@ -122,7 +127,7 @@ fn starts_with_posix_shell(graph: &Graph, stage: &Stage) -> bool {
 
 fn step_instructions(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruction>) {
     match &step.kind {
-        StepKind::Workdir(path) => res.push(ins("WORKDIR", bare(path))),
+        StepKind::Workdir(path) => res.push(ins("WORKDIR", word(path))),
         StepKind::User(user) => res.push(ins(
             "USER",
             match &user.value {
@@ -238,15 +243,16 @@ fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// `COPY [flags] SRC… DEST` in plain form, or JSON form when a path has
-/// white space (the plain form splits on it).
+/// `COPY [flags] SRC… DEST` in plain form when every path is a plain
+/// word, else in JSON form: the plain form splits on white space, and a
+/// line ending in `\\` (even an escaped one) would continue onto the next.
 fn paths_instruction(keyword: &'static str, flags: &str, sources: &[&str], dest: &str) -> Instruction {
     let mut all: Vec<&str> = sources.to_vec();
     all.push(dest);
-    if all.iter().any(|p| p.chars().any(char::is_whitespace)) {
+    let words: Vec<String> = all.iter().map(|p| bare(p)).collect();
+    if words.iter().any(|w| w.contains('\\')) {
         ins(keyword, format!("{flags}{}", json_words(&all)))
     } else {
-        let words: Vec<String> = all.iter().map(|p| bare(p)).collect();
         ins(keyword, format!("{flags}{}", words.join(" ")))
     }
 }

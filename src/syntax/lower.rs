@@ -514,7 +514,10 @@ fn lower_copy(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
         chown: opt_user(&view, "chown", diags, &mut ok),
         chmod: opt_chmod(&view, diags, &mut ok),
         link: view.prop_bool("link", diags).unwrap_or(false),
-        excludes: opt_single_line(&view, "exclude", diags, &mut ok).into_iter().collect(),
+        excludes: opt_single_line(&view, "exclude", diags, &mut ok)
+            .filter(|glob| check(validate::single_word(glob, "exclude pattern"), diags) || { ok = false; false })
+            .into_iter()
+            .collect(),
     };
     if let Some(from) = &copy.from {
         ok &= check(validate::single_line(from, "from"), diags);

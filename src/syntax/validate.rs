@@ -53,6 +53,20 @@ pub fn script(value: &Spanned<String>) -> Check<()> {
     Ok(())
 }
 
+/// A value written as one word of a flag (`--exclude=GLOB`): no white space.
+pub fn single_word(value: &Spanned<String>, what: &str) -> Check<()> {
+    if value.chars().any(char::is_whitespace) {
+        return Err(Diagnostic::error(
+            Code::UnsafeValue,
+            value.span,
+            format!("{what} contains white space, which a Dockerfile flag cannot hold"),
+        )
+        .label("white space")
+        .help("use `?` or `*` in place of the space"));
+    }
+    Ok(())
+}
+
 /// One option value of a `--mount=` flag: written unquoted into a
 /// comma-separated list, so no commas, quotes, spaces or control characters.
 pub fn mount_value(value: &Spanned<String>, what: &str) -> Check<()> {

@@ -1,0 +1,108 @@
+//! No input makes buildspec panic: random bytes, and random KDL documents
+//! built from the spec's own vocabulary (so they get deep into the
+//! lowering, graph and emitter), through the library; and garbage through
+//! the real CLI, which must answer with exit code 1.
+
+mod support;
+
+use buildspec::source::SourceFile;
+use buildspec::CompileOpts;
+use proptest::prelude::*;
+use support::{buildspec, kdl_string, split_dockerfile, stderr};
+
+const NAMES: &[&str] = &[
+    "buildspec", "context", "exclude", "arg", "builder", "test", "runtime", "workdir", "user", "env", "shell",
+    "expose", "volume", "label", "stopsignal", "entrypoint", "cmd", "healthcheck", "copy", "add", "run",
+    "packages", "deps", "cache", "secret", "ssh", "bind", "tmpfs", "stage", "include",
+];
+const PROPS: &[&str] = &[
+    "from", "platform", "gate", "default", "to", "chown", "chmod", "link", "exclude", "checksum", "git", "ref",
+    "network", "security", "id", "sharing", "target", "env", "required", "rw", "size", "manager", "interval",
+    "timeout", "start-period", "retries", "none", "K",
+];
+const STRINGS: &[&str] = &[
+    "build", "app", "unit", "debian:bookworm-slim", "scratch", "${A}", "/src", ".", "0755", "30s", "linux/amd64",
+    "8080", "apt", "locked", "host", "", "a\nb", "\\", "$", "EOF",
+];
+
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => proptest::sample::select(STRINGS).prop_map(kdl_string),
+        1 => any::<String>().prop_map(|s| kdl_string(&s)),
+        1 => any::<i64>().prop_map(|n| n.to_string()),
+        1 => Just("340282366920938463463374607431768211455".to_owned()),
+        1 => Just("1.5".to_owned()),
+        1 => proptest::sample::select(vec!["#true", "#false", "#null", "#inf"]).prop_map(str::to_owned),
+    ]
+}
+
+fn node(depth: u32) -> BoxedStrategy<String> {
+    let name = proptest::sample::select(NAMES);
+    let args = proptest::collection::vec(value(), 0..3);
+    let props = proptest::collection::vec((proptest::sample::select(PROPS), value()), 0..3);
+    let head = (name, args, props).prop_map(|(name, args, props)| {
+        let mut s = name.to_owned();
+        for a in args {
+            s.push(' ');
+            s.push_str(&a);
+        }
+        for (k, v) in props {
+            s.push_str(&format!(" {k}={v}"));
+        }
+        s
+    });
+    if depth == 0 {
+        return head.boxed();
+    }
+    (head, proptest::option::of(proptest::collection::vec(node(depth - 1), 0..4)))
+        .prop_map(|(head, children)| match children {
+            None => head,
+            Some(children) => format!("{head} {{\n{}\n}}", children.join("\n")),
+        })
+        .boxed()
+}
+
+fn compile_never_panics(text: &str) -> Result<(), TestCaseError> {
+    let source = SourceFile::new("buildspec.kdl", text.to_owned());
+    for target in [None, Some("app".to_owned())] {
+        let opts = CompileOpts { target, syntax: None };
+        match buildspec::compile(&source, &opts) {
+            Ok(compiled) => {
+                let split = split_dockerfile(&compiled.dockerfile);
+                prop_assert_eq!(split.len(), compiled.instructions.len(), "{}", compiled.dockerfile);
+            }
+            Err(failure) => {
+                prop_assert!(failure.n_errors() > 0);
+                let opts = buildspec::diag::RenderOpts { color: true, width: 60 };
+                buildspec::diag::render(&source, &failure.diagnostics, opts);
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        compile_never_panics(&String::from_utf8_lossy(&bytes))?;
+    }
+
+    #[test]
+    fn random_kdl(nodes in proptest::collection::vec(node(3), 0..6)) {
+        compile_never_panics(&nodes.join("\n"))?;
+    }
+}
+
+#[test]
+fn cli_answers_garbage_with_exit_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, bytes) in [&b"\xff\xfe\x00garbage"[..], b"runtime {{{", b"", b"runtime \"app\" from=#null"].iter().enumerate() {
+        let path = tmp.path().join(format!("spec{i}.kdl"));
+        std::fs::write(&path, bytes).unwrap();
+        let out = buildspec(&["compile", path.to_str().unwrap()], tmp.path());
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+}
