@@ -272,7 +272,7 @@ fn copy_instructions(copy: &Copy) -> Vec<Instruction> {
         flags.push_str("--link ");
     }
     for exclude in &copy.excludes {
-        flags.push_str(&format!("--exclude={} ", bare(exclude)));
+        flags.push_str(&format!("--exclude={} ", exclude.value));
     }
     let sources = strs(&copy.sources);
     match &copy.to {
