@@ -10,6 +10,7 @@
 //! Everything here is pure: no file, environment or clock is read. The CLI
 //! (`cli`) does the IO.
 
+pub mod build;
 pub mod cli;
 pub mod diag;
 pub mod emit;
@@ -30,6 +31,16 @@ pub struct CompileOpts {
     /// A `# syntax=` frontend image; unlocks features the built-in
     /// frontend lacks.
     pub syntax: Option<String>,
+    /// Whether runtime stages wait for the test stages (`--no-tests` turns
+    /// it off).
+    pub gate_tests: bool,
+}
+
+impl CompileOpts {
+    /// Everything on, no target, the built-in frontend.
+    pub fn new() -> CompileOpts {
+        CompileOpts { target: None, syntax: None, gate_tests: true }
+    }
 }
 
 /// A compiled spec.
@@ -79,9 +90,11 @@ pub fn compile(source: &SourceFile, opts: &CompileOpts) -> Result<Compiled, Fail
             }
         },
     };
-    let graph = passes::run_all(graph, &passes::PassOpts { target });
+    let graph = passes::run_all(graph, &passes::PassOpts { target, gate_tests: opts.gate_tests });
     graph.validate();
-    diags.extend(passes::ungateable_tests(&graph));
+    if opts.gate_tests {
+        diags.extend(passes::ungateable_tests(&graph));
+    }
     diags.extend(emit::check(&graph, opts.syntax.as_deref()));
     let diagnostics = diags.into_sorted();
     if diagnostics.iter().any(Diagnostic::is_error) {

@@ -37,7 +37,7 @@ fn every_kdl_block_in_the_docs_compiles() {
         for (line, block) in kdl_blocks(&text) {
             n_blocks += 1;
             let source = buildspec::source::SourceFile::new("buildspec.kdl", block.clone());
-            let opts = buildspec::CompileOpts { target: None, syntax: None };
+            let opts = buildspec::CompileOpts::new();
             if let Err(failure) = buildspec::compile(&source, &opts) {
                 let opts = buildspec::diag::RenderOpts { color: false, width: 100 };
                 panic!(

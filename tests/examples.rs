@@ -34,7 +34,7 @@ fn emitted_instructions_split_back_exactly() {
         let path = entry.unwrap().path().join("buildspec.kdl");
         let text = std::fs::read_to_string(&path).unwrap();
         let source = buildspec::source::SourceFile::new("buildspec.kdl", text);
-        let opts = buildspec::CompileOpts { target: None, syntax: None };
+        let opts = buildspec::CompileOpts::new();
         let compiled = buildspec::compile(&source, &opts).unwrap();
         let split = split_dockerfile(&compiled.dockerfile);
         let expected: Vec<(&str, &str)> =

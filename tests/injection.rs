@@ -81,7 +81,7 @@ fn tricky() -> impl Strategy<Value = String> {
 fn check(template: &str, value: &str) -> Result<(), TestCaseError> {
     let text = template.replace('V', &kdl_string(value));
     let source = SourceFile::new("buildspec.kdl", text.clone());
-    let opts = CompileOpts { target: None, syntax: None };
+    let opts = CompileOpts::new();
     match buildspec::compile(&source, &opts) {
         Err(failure) => {
             prop_assert!(failure.n_errors() > 0, "a failure without an error for {text}");
@@ -145,7 +145,7 @@ fn tricky_values_are_accepted_where_they_are_legal() {
     for (template, value) in accepted {
         let text = template.replace('V', &kdl_string(value));
         let source = SourceFile::new("buildspec.kdl", text.clone());
-        let compiled = buildspec::compile(&source, &CompileOpts { target: None, syntax: None });
+        let compiled = buildspec::compile(&source, &CompileOpts::new());
         assert!(compiled.is_ok(), "{text}");
         check(template, value).unwrap();
     }

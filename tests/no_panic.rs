@@ -65,7 +65,7 @@ fn node(depth: u32) -> BoxedStrategy<String> {
 fn compile_never_panics(text: &str) -> Result<(), TestCaseError> {
     let source = SourceFile::new("buildspec.kdl", text.to_owned());
     for target in [None, Some("app".to_owned())] {
-        let opts = CompileOpts { target, syntax: None };
+        let opts = CompileOpts { target, ..CompileOpts::new() };
         match buildspec::compile(&source, &opts) {
             Ok(compiled) => {
                 let split = split_dockerfile(&compiled.dockerfile);

@@ -27,7 +27,7 @@ pub struct CompileArgs {
 pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
     let path = spec_path(args.spec.as_deref());
     let source = read_spec(&path, ui)?;
-    let opts = CompileOpts { target: args.target.clone(), syntax: args.syntax.clone() };
+    let opts = CompileOpts { target: args.target.clone(), syntax: args.syntax.clone(), gate_tests: true };
     let compiled = crate::compile(&source, &opts).map_err(|f| ui.failure(&f))?;
     ui.diagnostics(&source, &compiled.warnings);
     match &args.output {

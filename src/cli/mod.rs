@@ -2,6 +2,7 @@
 //! rendering diagnostics. One file per subcommand. This and the build
 //! backends are the only places that do IO.
 
+mod build;
 mod compile;
 
 use std::io::IsTerminal;
@@ -35,6 +36,8 @@ pub enum Color {
 pub enum Command {
     /// Compile a spec to a multi-stage Dockerfile and .dockerignore.
     Compile(compile::CompileArgs),
+    /// Build a spec's image with BuildKit through the docker engine.
+    Build(build::BuildArgs),
 }
 
 /// Exit codes: 0 success, 1 a problem with the spec or its files, 2 a
@@ -47,6 +50,7 @@ pub fn main() -> ExitCode {
     let ui = Ui::new(cli.color);
     let res = match cli.command {
         Command::Compile(args) => compile::run(&args, &ui),
+        Command::Build(args) => build::run(&args, &ui),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,18 @@ use crate::spec::{
 pub struct Instruction {
     pub keyword: &'static str,
     pub text: String,
+    /// 1-based line of the Dockerfile where it starts (set when written).
+    pub line: usize,
+    /// The stage and spec step it comes from, for messages about it.
+    pub origin: Option<Origin>,
+}
+
+/// Where an instruction comes from in the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub stage: String,
+    /// The step's (or, for FROM, the stage's) span in the spec.
+    pub span: crate::source::Span,
 }
 
 /// The marker file name test gates copy; it matches nothing.
@@ -47,19 +59,23 @@ pub fn emit_dockerfile(graph: &Graph, opts: &EmitOpts<'_>) -> (String, Vec<Instr
             opts.spec_name,
             (opts.line_of)(stage.span.offset)
         ));
-        for ins in stage_instructions(graph, stage) {
+        for mut ins in stage_instructions(graph, stage) {
+            if let Some(origin) = &mut ins.origin {
+                origin.stage = stage.name.value.clone();
+            }
             push(&mut out, &mut all, ins);
         }
     }
     if graph.order.last() != Some(&graph.target) {
         out.push_str("\n# the default target\n");
-        let ins = Instruction { keyword: "FROM", text: format!("FROM {}", graph.stage(graph.target).name.value) };
+        let ins = ins("FROM", &graph.stage(graph.target).name.value);
         push(&mut out, &mut all, ins);
     }
     (out, all)
 }
 
-fn push(out: &mut String, all: &mut Vec<Instruction>, ins: Instruction) {
+fn push(out: &mut String, all: &mut Vec<Instruction>, mut ins: Instruction) {
+    ins.line = out.matches('\n').count() + 1;
     out.push_str(&ins.text);
     out.push('\n');
     all.push(ins);
@@ -71,7 +87,7 @@ fn ins(keyword: &'static str, rest: impl AsRef<str>) -> Instruction {
         keyword == "RUN" || !text.trim_end().ends_with('\\'),
         "an instruction line must not end in a continuation: {text}"
     );
-    Instruction { keyword, text }
+    Instruction { keyword, text, line: 0, origin: None }
 }
 
 fn arg_instruction(name: &str, default: Option<&str>) -> Instruction {
@@ -85,13 +101,16 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
     let mut res = Vec::new();
     let platform = stage.platform.as_ref().map(|p| format!("--platform={} ", p.value)).unwrap_or_default();
     res.push(ins("FROM", format!("{platform}{} AS {}", stage.from.value, stage.name.value)));
+    res[0].origin = Some(Origin { stage: String::new(), span: stage.span });
     let mut cx = StageCx { manager: graph.package_manager(stage.id), posix_shell: starts_with_posix_shell(graph, stage) };
     for step in &stage.steps {
         step_instructions(step, &mut cx, &mut res);
     }
     for gate in &stage.gates {
-        let test = &graph.stage(*gate).name.value;
-        res.push(ins("COPY", format!("--link --from={test} {GATE_GLOB} /")));
+        let test = graph.stage(*gate);
+        let mut gate_copy = ins("COPY", format!("--link --from={} {GATE_GLOB} /", test.name.value));
+        gate_copy.origin = Some(Origin { stage: String::new(), span: test.span });
+        res.push(gate_copy);
     }
     res
 }
@@ -126,6 +145,14 @@ fn starts_with_posix_shell(graph: &Graph, stage: &Stage) -> bool {
 }
 
 fn step_instructions(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruction>) {
+    let first = res.len();
+    step_instructions_inner(step, cx, res);
+    for ins in &mut res[first..] {
+        ins.origin.get_or_insert(Origin { stage: String::new(), span: step.span });
+    }
+}
+
+fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruction>) {
     match &step.kind {
         StepKind::Workdir(path) => res.push(ins("WORKDIR", word(path))),
         StepKind::User(user) => res.push(ins(

@@ -14,10 +14,12 @@ use crate::graph::{Graph, StageId};
 pub struct PassOpts {
     /// Emit only what this stage needs and make it the default target.
     pub target: Option<StageId>,
+    /// Whether runtime stages wait for the test stages.
+    pub gate_tests: bool,
 }
 
 /// Runs every pass in order.
 pub fn run_all(graph: Graph, opts: &PassOpts) -> Graph {
-    let graph = gate_tests(graph);
+    let graph = if opts.gate_tests { gate_tests(graph) } else { graph };
     prune_unreachable(graph, opts.target)
 }

@@ -1,0 +1,49 @@
+//! Building images from a compiled spec. The backends do the IO: they run
+//! engines and write images. `docker` drives BuildKit through the docker
+//! engine (`docker buildx build`).
+
+pub mod docker;
+
+use std::path::PathBuf;
+
+/// How much of the engine's progress to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Progress {
+    /// Plain lines (the engine's own choice on a terminal).
+    Auto,
+    /// Plain lines.
+    Plain,
+    /// Nothing but errors.
+    Quiet,
+}
+
+/// Everything a backend needs to build one target of a compiled spec.
+#[derive(Debug, Clone)]
+pub struct BuildRequest<'a> {
+    pub compiled: &'a crate::Compiled,
+    /// The spec file's name, for messages.
+    pub spec_name: &'a str,
+    /// The spec's text, to turn spans into line numbers.
+    pub source: &'a crate::source::SourceFile,
+    /// The build context directory.
+    pub context_dir: PathBuf,
+    /// The stage to build (the compiled default target when `None`).
+    pub target: Option<String>,
+    pub tags: Vec<String>,
+    pub build_args: Vec<String>,
+    pub platforms: Vec<String>,
+    pub secrets: Vec<String>,
+    pub ssh: Vec<String>,
+    pub network: Option<String>,
+    pub progress: Progress,
+    /// The engine to use (`-H` of docker), else DOCKER_HOST or the current
+    /// docker context.
+    pub host: Option<String>,
+}
+
+/// What a successful build produced.
+#[derive(Debug, Clone)]
+pub struct BuildOutput {
+    /// The image id (`sha256:…`).
+    pub image_id: String,
+}
