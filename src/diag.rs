@@ -32,7 +32,7 @@ pub enum Code {
     WrongType,
     /// A value of the right type that is not valid for its position.
     InvalidValue,
-    /// A required property is missing (`from=` on a stage, `to=` on `add git=`, …).
+    /// A required property is missing (`to=` on `add git=`, `target=` on `bind`).
     MissingProperty,
     /// A node that may appear once appears again.
     DuplicateNode,
@@ -69,7 +69,8 @@ pub enum Code {
     UnknownPackageManager,
     /// `--target` names no stage.
     UnknownTarget,
-    /// A stage has no steps where one is needed, or similar empty input.
+    /// Nothing where something is needed: a spec without stages, an empty
+    /// script, an `env` or `label` that sets nothing.
     Empty,
     /// A test stage that cannot gate a runtime because it derives from it.
     GateImpossible,

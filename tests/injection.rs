@@ -108,7 +108,11 @@ fn check(template: &str, value: &str) -> Result<(), TestCaseError> {
 /// The script a RUN instruction runs: the rest of the line, or the
 /// heredoc body without the `set -e` the emitter adds.
 fn script_of(text: &str) -> &str {
-    let rest = text.strip_prefix("RUN ").unwrap();
+    let mut rest = text.strip_prefix("RUN ").unwrap();
+    // BuildKit reads leading `--words` as flags, as the emitter's own mounts are.
+    while rest.starts_with("--") {
+        rest = rest.split_once(' ').map(|x| x.1).unwrap_or("");
+    }
     match rest.split_once('\n') {
         None => rest,
         Some((_, body)) => {
@@ -137,6 +141,7 @@ fn tricky_values_are_accepted_where_they_are_legal() {
         (r#"runtime "app" from="debian:bookworm-slim" { run V }"#, "cat <<EOF > f\nhello\nEOF\n"),
         (r#"runtime "app" from="debian:bookworm-slim" { run V }"#, "echo \\"),
         (r#"runtime "app" from="debian:bookworm-slim" { run V }"#, "[ -f x ] || true"),
+        (r#"runtime "app" from="debian:bookworm-slim" { run V }"#, "--network=host id"),
         (r#"runtime "app" from="debian:bookworm-slim" { copy V }"#, "my file.txt"),
         (r#"runtime "app" from="debian:bookworm-slim" { copy V }"#, "--weird"),
         (r#"runtime "app" from="debian:bookworm-slim" { cmd "a" V }"#, "line1\nline2"),

@@ -485,13 +485,20 @@ main() {
     [[ -n "${DOCKER_HOST:-}" ]] || die "DOCKER_HOST is not set: eval \"\$(scripts/engine/start.sh STATE_DIR)\" first"
     DOCKER="$(command -v docker || true)"
     [[ -n "$DOCKER" ]] || DOCKER="$ENGINE_ROOT/usr/bin/docker"
-    "$DOCKER" info --format '{{.ServerVersion}}' >/dev/null || die "no docker engine answers at $DOCKER_HOST"
+    "$DOCKER" version --format '{{.Server.Version}}' >/dev/null || die "no docker engine answers at $DOCKER_HOST"
     ensure_host_packages debootstrap busybox-static
 
     mkdir -p "$IMAGES_DIR" "$WORK"
     exec 8>"$IMAGES_DIR/.lock"
     flock 8
     trap cleanup EXIT
+    local d
+    for d in "$ENGINE_CACHE/work/"*; do # left by a run that was killed
+        [[ -d "$d" && "$d" != "$WORK" && "$d" != "$APT_SHARE" ]] || continue
+        kill -0 "${d##*/}" 2>/dev/null && continue
+        unmount_below "$d"
+        h_mounts_below "$d" || rm -rf --one-file-system "$d"
+    done
 
     local t0=$SECONDS t saved have
     for id in "${want[@]}"; do
@@ -509,6 +516,10 @@ main() {
         else
             "$DOCKER" load -q -i "$saved" >/dev/null
             log "${NAME[$id]}: loaded from cache in $((SECONDS - t))s"
+        fi
+        # The image this one replaced under the same name, if nothing else uses it.
+        if [[ -n "$have" && "$have" != "$(cat "$(cache_file "$id" id)")" ]]; then
+            "$DOCKER" rmi "$have" >/dev/null 2>&1 || true
         fi
     done
     log "base images ready in $((SECONDS - t0))s"

@@ -70,7 +70,12 @@ print_exports() {
     printf 'export PATH=%q:"$PATH"\n' "$STATE/bin"
     printf 'unset DOCKER_CONTEXT\n'
 }
-answers() { DOCKER_CONFIG="$STATE/config" "$DOCKER" --host "$1" info --format '{{.ServerVersion}}' >/dev/null 2>&1; }
+# Not `docker info --format …`: that exits 0 when no daemon answers.
+answers() {
+    local v
+    v="$(DOCKER_CONFIG="$STATE/config" "$DOCKER" --host "$1" version --format '{{.Server.Version}}' 2>/dev/null)" &&
+        [[ -n "$v" ]]
+}
 
 pid_alive() { [[ -n "${1:-}" && -d "/proc/$1" && "$(cat "/proc/$1/comm" 2>/dev/null)" == dockerd ]]; }
 

@@ -4,9 +4,10 @@
 # state dir and the exec-root. Keeps STATE_DIR/data (images, build cache) for a later start.
 #
 # Usage: scripts/engine/stop.sh STATE_DIR [--purge]
-#   dockerd gets SIGTERM (it stops its containers and containerd), SIGKILL after
-#   BUILDSPEC_ENGINE_STOP_TIMEOUT seconds (default 20); then any process left whose
-#   command line names this engine's exec-root (containerd, shims) is ended the same way.
+#   Running containers are killed, then dockerd gets SIGTERM (it stops its containerd),
+#   SIGKILL after BUILDSPEC_ENGINE_STOP_TIMEOUT seconds (default 20); then any process
+#   left whose command line names this engine's exec-root (containerd, shims) is ended
+#   the same way.
 #   --purge also deletes STATE_DIR. Exits 0 when nothing of the engine is left running.
 set -euo pipefail
 
@@ -69,6 +70,12 @@ end_pids() {
 dpid="$(cat "$STATE/dockerd.pid" 2>/dev/null || true)"
 if [[ -n "$dpid" ]] && alive "$dpid" && [[ "$(cat "/proc/$dpid/comm")" == dockerd ]]; then
     log "stopping dockerd $dpid"
+    # Test containers are disposable: kill them rather than wait out their stop timeout.
+    if [[ -S "$STATE/docker.sock" && -x "$ENGINE_ROOT/usr/bin/docker" ]]; then
+        dk=(timeout 10 "$ENGINE_ROOT/usr/bin/docker" --host "unix://$STATE/docker.sock")
+        mapfile -t running < <("${dk[@]}" ps -q 2>/dev/null || true)
+        ((${#running[@]} == 0)) || "${dk[@]}" kill "${running[@]}" >/dev/null 2>&1 || true
+    fi
     end_pids "$TIMEOUT" "$dpid"
 fi
 # Whatever is left: containerd, shims, or a dockerd whose pidfile was never written.

@@ -36,6 +36,7 @@ fn describe_step_failure(stage: Option<&str>, spec_line: Option<&(String, usize)
 /// Builds the request's target with BuildKit through the docker engine,
 /// passing the engine's progress through to stderr.
 pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutput, Error> {
+    check_engine(req.host.as_deref())?;
     let dir = tempfile::Builder::new().prefix("buildspec-").tempdir()?;
     let dockerfile = dir.path().join("Dockerfile");
     std::fs::write(&dockerfile, &req.compiled.dockerfile)?;
@@ -104,6 +105,33 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutput, Error> {
     }
     let log = format!("{log}{}", String::from_utf8_lossy(&out));
     Err(classify_failure(req, &log))
+}
+
+/// Asks the engine for its version, so an unreachable engine or a missing
+/// buildx plugin is one clear line before any build output.
+fn check_engine(host: Option<&str>) -> Result<(), Error> {
+    let docker = |args: &[&str]| {
+        let mut cmd = Command::new("docker");
+        if let Some(host) = host {
+            cmd.arg("--host").arg(host);
+        }
+        cmd.args(args).stdin(Stdio::null()).output()
+    };
+    match docker(&["version", "--format", "{{.Server.Version}}"]) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoDockerCli),
+        Err(err) => return Err(err.into()),
+        Ok(out) if !out.status.success() || out.stdout.trim_ascii().is_empty() => {
+            return Err(Error::NoEngine {
+                host: host.map(str::to_owned).or_else(|| std::env::var("DOCKER_HOST").ok()),
+            });
+        }
+        Ok(_) => {}
+    }
+    match docker(&["buildx", "version"]) {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(_) => Err(Error::NoBuildx),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Turns the engine's output of a failed build into an [`Error`].

@@ -38,9 +38,16 @@ pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
                 .and_then(|()| stdout.flush())
                 .map_err(|err| ui.error(format!("writing the Dockerfile to stdout: {err}")))
         }
+        // `.dockerignore` applies when DIR is the build context;
+        // `Dockerfile.dockerignore` wherever the context is (BuildKit reads
+        // the ignore file beside the Dockerfile first).
         Some(dir) => write_outputs(
             dir,
-            &[("Dockerfile", &compiled.dockerfile), (".dockerignore", &compiled.dockerignore)],
+            &[
+                ("Dockerfile", &compiled.dockerfile),
+                (".dockerignore", &compiled.dockerignore),
+                ("Dockerfile.dockerignore", &compiled.dockerignore),
+            ],
         )
         .map_err(|err| ui.error(format!("writing into {}: {err}", dir.display()))),
     }
@@ -55,6 +62,11 @@ fn write_outputs(dir: &Path, files: &[(&str, &str)]) -> std::io::Result<()> {
     for (name, text) in files {
         let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).tempfile_in(dir)?;
         tmp.write_all(text.as_bytes())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
         tmp.as_file().sync_all()?;
         temps.push((tmp, dir.join(name)));
     }

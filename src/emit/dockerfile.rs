@@ -266,6 +266,12 @@ fn glob_parent(path: &str) -> Option<&str> {
     })
 }
 
+/// Whether ADD unpacks this local file (then it goes into the workdir, not
+/// into a directory named after it).
+fn is_archive(s: &str) -> bool {
+    [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst"].iter().any(|ext| s.ends_with(ext))
+}
+
 fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
@@ -346,7 +352,9 @@ fn add_instruction(add: &Add) -> Instruction {
             let dest = match &add.to {
                 Some(to) if sources.len() > 1 && !to.ends_with('/') => format!("{}/", to.value),
                 Some(to) => to.value.clone(),
-                None if sources.len() == 1 && !sources[0].contains("://") => default_destination(sources[0]),
+                None if sources.len() == 1 && !sources[0].contains("://") && !is_archive(sources[0]) => {
+                    default_destination(sources[0])
+                }
                 None => "./".to_owned(),
             };
             paths_instruction("ADD", &flags, &sources, &dest)
@@ -423,6 +431,7 @@ fn fits_one_line(script: &str) -> bool {
         && !script.ends_with('\\')
         && !script.contains("<<")
         && !script.starts_with('[')
+        && !script.starts_with('-')
 }
 
 /// A heredoc delimiter that occurs nowhere in `body`.
@@ -488,7 +497,7 @@ mod tests {
     #[test]
     fn scripts_that_need_a_heredoc() {
         assert!(fits_one_line("cargo build --release"));
-        for it in ["a\nb", "echo \\", "cat <<X", "[ -f x ]", " x", "x "] {
+        for it in ["a\nb", "echo \\", "cat <<X", "[ -f x ]", " x", "x ", "--network=host id"] {
             assert!(!fits_one_line(it), "{it:?}");
         }
         assert_eq!(heredoc_delimiter("echo EOF; echo EOF_1"), "EOF_2");

@@ -121,6 +121,22 @@ impl Resolver<'_> {
 
     fn step_deps(&self, id: StageId, step: &Step, deps: &mut Vec<Dep>, diags: &mut Diagnostics) {
         let mut push = |value: &Spanned<String>, kind: EdgeKind, what: &str, diags: &mut Diagnostics| {
+            if value.contains('$') {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, value.span, format!("{what}= cannot use build args"))
+                        .label("not expanded here")
+                        .help("BuildKit does not expand args in --from; add a stage `builder \"src\" from=\"${ARG}\"` and copy from it"),
+                );
+                return;
+            }
+            if value.value == "scratch" {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, value.span, format!("{what}=\"scratch\" has nothing to copy"))
+                        .label("the empty image")
+                        .help("name a stage or an image that holds the files"),
+                );
+                return;
+            }
             match self.reference(id, value, what, diags) {
                 Reference::Stage(on) => deps.push(Dep { on, kind, span: value.span }),
                 Reference::Dynamic(candidates) => {

@@ -89,7 +89,9 @@ pub fn arg_refs(s: &str) -> Vec<(std::ops::Range<usize>, &str)> {
         let start = at + i;
         match s[start..].find('}') {
             Some(j) => {
-                res.push((start..start + j + 1, &s[start + 2..start + j]));
+                let inner = &s[start + 2..start + j];
+                let name = inner.split(':').next().unwrap_or(inner);
+                res.push((start..start + j + 1, name));
                 at = start + j + 1;
             }
             None => break,

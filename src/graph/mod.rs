@@ -120,28 +120,42 @@ impl Graph {
     /// (following stage bases), when it can be told: `apk` for Alpine
     /// images, none for `scratch` and distroless, `apt` otherwise.
     pub fn package_manager(&self, id: StageId) -> Option<crate::spec::PackageManager> {
-        use crate::spec::PackageManager;
         let mut id = id;
         for _ in 0..self.stages.len() {
             match &self.stage(id).base {
                 Base::Stage(on) => id = *on,
                 Base::Scratch => return None,
-                Base::Dynamic { candidates, .. } => {
-                    let found: Vec<_> = candidates.iter().map(|c| self.package_manager(*c)).collect();
-                    return found.first().copied().flatten().filter(|m| found.iter().all(|f| *f == Some(*m)));
-                }
-                Base::Image(image) => {
-                    let image = image_ref::expand_defaults(image, &self.args).to_ascii_lowercase();
-                    if image.contains("alpine") {
-                        return Some(PackageManager::Apk);
+                Base::Dynamic { pattern, .. } => {
+                    // The arg's default decides; the spec can say manager= otherwise.
+                    let default = image_ref::expand_defaults(pattern, &self.args);
+                    match self.find(&default) {
+                        Some(stage) => id = stage,
+                        None => return manager_of_image(&default),
                     }
-                    if image.contains("distroless") || image.contains('$') {
-                        return None;
-                    }
-                    return Some(PackageManager::Apt);
                 }
+                Base::Image(image) => return manager_of_image(&image_ref::expand_defaults(image, &self.args)),
             }
         }
         None
     }
+}
+
+/// The package manager an image's name implies: `apk` for Alpine, `apt`
+/// for the Debian and Ubuntu based images most official images are, none
+/// for images known to have neither.
+fn manager_of_image(image: &str) -> Option<crate::spec::PackageManager> {
+    use crate::spec::PackageManager;
+    let image = image.to_ascii_lowercase();
+    let name = image.rsplit('/').next().unwrap_or(&image);
+    if image.contains('$') {
+        return None;
+    }
+    if name.contains("alpine") {
+        return Some(PackageManager::Apk);
+    }
+    const NEITHER: &[&str] = &["distroless", "scratch", "busybox", "fedora", "centos", "rockylinux", "almalinux", "ubi", "amazonlinux", "wolfi", "chainguard", "static"];
+    if NEITHER.iter().any(|n| image.contains(n)) {
+        return None;
+    }
+    Some(PackageManager::Apt)
 }

@@ -7,7 +7,7 @@
 //! runtime "app" from="debian" { copy "/app" from="build" }
 //! ```
 //! becomes, in the emitted `app` stage, a last
-//! `COPY --link --from=unit /.buildspec-gate* /` that matches no file: BuildKit
+//! `COPY --link --from=unit /.buildspec-gate-* /` that matches no file: BuildKit
 //! must finish `unit` first, and the layer it adds is empty.
 //!
 //! A test the runtime already needs (the runtime copies out of it) gates it

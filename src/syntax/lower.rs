@@ -51,7 +51,20 @@ fn lower_document(doc: &KdlDocument, diags: &mut Diagnostics) -> Spec {
                 context_span = Some(node.span().into());
                 spec.context = lower_context(node, diags);
             }
-            "arg" => spec.args.extend(lower_arg(node, diags)),
+            "arg" => {
+                if let Some(arg) = lower_arg(node, diags) {
+                    if let Some(first) = spec.args.iter().find(|a| a.name.value == arg.name.value) {
+                        diags.push(
+                            Diagnostic::error(Code::DuplicateNode, arg.name.span, format!("global arg `{}` is declared twice", arg.name.value))
+                                .label("declared again")
+                                .related(first.name.span, "first declared here")
+                                .help("keep one declaration"),
+                        );
+                    } else {
+                        spec.args.push(arg);
+                    }
+                }
+            }
             "builder" => spec.stages.extend(lower_stage(node, Role::Builder, diags)),
             "test" => spec.stages.extend(lower_stage(node, Role::Test, diags)),
             "runtime" => spec.stages.extend(lower_stage(node, Role::Runtime, diags)),
@@ -244,7 +257,7 @@ fn lower_step(node: &KdlNode, diags: &mut Diagnostics) -> Option<Step> {
         "entrypoint" => lower_list(node, 0, diags).map(StepKind::Entrypoint),
         "cmd" => lower_list(node, 0, diags).map(StepKind::Cmd),
         "volume" => lower_list(node, 1, diags).and_then(|paths| {
-            let ok = paths.iter().all(|p| check(validate::single_line(p, "volume"), diags));
+            let ok = paths.iter().all(|p| check(validate::single_line(p, "volume"), diags) && check(validate::non_empty(p, "volume path"), diags));
             ok.then_some(StepKind::Volume(paths))
         }),
         "expose" => lower_expose(node, diags),
@@ -366,7 +379,7 @@ fn lower_pairs(
         let key_ok = if keys_are_vars {
             check(validate::var_name(&key), diags)
         } else {
-            check(validate::single_line(&key, "label key"), diags)
+            check(validate::single_line(&key, "label key"), diags) && check(validate::non_empty(&key, "label key"), diags)
         };
         let value = match entry.value() {
             KdlValue::String(s) => Some(Spanned::new(s.clone(), span)),
@@ -424,6 +437,16 @@ fn lower_healthcheck(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind
     let mut hc = Healthcheck { none, ..Healthcheck::default() };
     let mut ok = true;
     if none {
+        for key in ["interval", "timeout", "start-period", "retries"] {
+            if let Some(extra) = view.prop(key) {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, extra.span().into(), format!("`healthcheck none=#true` takes no `{key}=`"))
+                        .label("unused")
+                        .help("remove it, or remove none=#true"),
+                );
+                ok = false;
+            }
+        }
         if let Some(extra) = view.args.first() {
             diags.push(
                 Diagnostic::error(Code::InvalidValue, extra.span().into(), "`healthcheck none=#true` takes no command")
@@ -727,6 +750,11 @@ fn lower_mount(node: &KdlNode, run: &mut Run, diags: &mut Diagnostics) -> bool {
                         .help("add target=\"/src\" (or another path)"),
                 );
                 ok = false;
+            }
+            if let (Some(source), None) = (&first, &from) {
+                if source.as_str() != "." {
+                    ok &= context_path(source, diags);
+                }
             }
             if let (true, Some(source), Some(target)) = (ok, first, target) {
                 run.binds.push(Bind { source, target, from, rw });

@@ -101,10 +101,11 @@ impl<'a> NodeView<'a> {
         if n >= min && n <= max {
             return true;
         }
+        let noun = |n: usize| if n == 1 { what.trim_end_matches('s').replace("s (", " (") } else { what.to_owned() };
         let expected = match (min, max) {
-            (a, b) if a == b => format!("exactly {a} {what}"),
-            (a, usize::MAX) => format!("at least {a} {what}"),
-            (a, b) => format!("{a} to {b} {what}"),
+            (a, b) if a == b => format!("exactly {a} {}", noun(a)),
+            (a, usize::MAX) => format!("at least {a} {}", noun(a)),
+            (a, b) => format!("{a} to {b} {}", noun(b)),
         };
         let span = if n > max { self.args[max].span().into() } else { self.name_span };
         let label = if n > max { "unexpected argument" } else { "missing argument" };

@@ -53,6 +53,14 @@ pub fn script(value: &Spanned<String>) -> Check<()> {
     Ok(())
 }
 
+/// A value that must say something.
+pub fn non_empty(value: &Spanned<String>, what: &str) -> Check<()> {
+    if value.is_empty() {
+        return Err(Diagnostic::error(Code::InvalidValue, value.span, format!("empty {what}")).label("empty"));
+    }
+    Ok(())
+}
+
 /// A value written as one word of a flag (`--exclude=GLOB`): no white space.
 pub fn single_word(value: &Spanned<String>, what: &str) -> Check<()> {
     if value.chars().any(char::is_whitespace) {
