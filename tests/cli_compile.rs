@@ -133,3 +133,54 @@ fn spec_path_defaults_to_the_current_directory() {
     assert!(by_default.status.success());
     assert_eq!(stdout(&by_default), stdout(&by_path));
 }
+
+fn compile_text(text: &str) -> String {
+    let source = buildspec::source::SourceFile::new("buildspec.kdl", text.to_owned());
+    buildspec::compile(&source, &buildspec::CompileOpts::new()).map(|c| c.dockerfile).unwrap_or_else(|f| {
+        panic!("{}", buildspec::diag::render(&source, &f.diagnostics, buildspec::diag::RenderOpts { color: false, width: 100 }))
+    })
+}
+
+#[test]
+fn package_manager_follows_the_default_of_a_base_arg() {
+    let text = compile_text(
+        r#"arg "BASE" default="alpine:3.20"
+builder "deb" from="debian:bookworm-slim" { run "true" }
+runtime "app" from="${BASE}" { packages "curl" }"#,
+    );
+    assert!(text.contains("RUN apk add --no-cache curl"), "{text}");
+    let text = compile_text(
+        r#"arg "BASE" default="deb"
+builder "deb" from="debian:bookworm-slim" { run "true" }
+runtime "app" from="${BASE}" { packages "curl" }"#,
+    );
+    assert!(text.contains("apt-get install -y --no-install-recommends curl"), "{text}");
+}
+
+#[test]
+fn archives_added_without_to_unpack_into_the_workdir() {
+    let text = compile_text(r#"runtime "app" from="debian:bookworm-slim" { add "vendor.tar.gz"; add "notes.txt"; }"#);
+    assert!(text.contains("ADD vendor.tar.gz ./\n"), "{text}");
+    assert!(text.contains("ADD notes.txt ./notes.txt\n"), "{text}");
+}
+
+#[test]
+fn a_script_that_starts_like_a_flag_is_not_read_as_one() {
+    let text = compile_text(r#"runtime "app" from="debian:bookworm-slim" { run "--network=host id" }"#);
+    assert!(text.contains("RUN <<'EOF'\n--network=host id\nEOF"), "{text}");
+}
+
+#[test]
+fn output_files_are_readable_and_include_the_dockerfile_ignore_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    write_spec(tmp.path(), "context \".\" { exclude \"target\"; }\nruntime \"app\" from=\"debian:bookworm-slim\"");
+    let out = buildspec(&["compile", "-o", "out"], tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in ["Dockerfile", ".dockerignore", "Dockerfile.dockerignore"] {
+        let meta = std::fs::metadata(tmp.path().join("out").join(name)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o644, "{name}");
+    }
+    let ignore = std::fs::read_to_string(tmp.path().join("out/Dockerfile.dockerignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "target"), "{ignore}");
+}

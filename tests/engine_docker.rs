@@ -119,19 +119,29 @@ runtime "app" from="busybox:latest" {
 fn failing_test_fails_both_builds(e: &Engine) -> Check {
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     std::fs::write(tmp.path().join("buildspec.kdl"), FAILING_TEST).unwrap();
-    let out = e.buildspec(&["build", "--progress", "quiet", "-t", "failing"], tmp.path());
+    let out = e.buildspec(&["build", "--network", "host", "--progress", "quiet", "-t", "failing"], tmp.path());
     if out.status.success() {
         return Err("buildspec build succeeded with a failing test".into());
     }
     expect_contains(&text(&out), "stage `unit` failed at buildspec.kdl:5", "failure names the spec line")?;
     ok(e.buildspec(&["compile", "-o", "out"], tmp.path()), "compile")?;
-    let plain = e.docker(&["buildx", "build", "--progress=plain", "-f", "out/Dockerfile", tmp.path().to_str().unwrap()]);
+    let dockerfile = tmp.path().join("out/Dockerfile");
+    let plain = e.docker(&[
+        "buildx",
+        "build",
+        "--network=host",
+        "--progress=plain",
+        "-f",
+        dockerfile.to_str().unwrap(),
+        tmp.path().to_str().unwrap(),
+    ]);
     if plain.status.success() {
         return Err("plain docker build succeeded with a failing test".into());
     }
     expect_contains(&text(&plain), "exit code: 3", "plain docker build ran the test")?;
     // Without the gate, the runtime builds.
-    ok(e.buildspec(&["build", "--no-tests", "--progress", "quiet"], tmp.path()), "--no-tests build").map(|_| ())
+    ok(e.buildspec(&["build", "--network", "host", "--no-tests", "--progress", "quiet"], tmp.path()), "--no-tests build")
+        .map(|_| ())
 }
 
 /// Every file of every layer of an image: (path, mode, content).
@@ -214,7 +224,7 @@ fn secret_is_used_but_never_stored(e: &Engine) -> Check {
         tmp.path().join("buildspec.kdl"),
         format!(
             r#"builder "fetch" from="busybox:latest" {{
-    run "test \"$(cat /run/secrets/token)\" = {SECRET} && echo fetched > /fetched" {{
+    run "wc -c < /run/secrets/token > /fetched" {{
         secret "token" required=#true
     }}
 }}
@@ -230,18 +240,13 @@ runtime "app" from="busybox:latest" {{
     // The spec's context would hold the token file; keep it out.
     std::fs::write(tmp.path().join(".dockerignore"), "token\n").unwrap();
     build(e, tmp.path(), &["--secret", &secret_arg, "-t", "secret-app"])?;
-    expect_contains(&run(e, &["secret-app"])?, "fetched", "the RUN saw the secret")?;
+    expect_contains(&run(e, &["secret-app"])?, &SECRET.len().to_string(), "the RUN read the secret")?;
     build(e, tmp.path(), &["--secret", &secret_arg, "--target", "fetch", "-t", "secret-fetch"])?;
     for image in ["secret-app", "secret-fetch"] {
         let saved = ok(e.docker(&["save", image]), "docker save")?.stdout;
         if saved.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()) {
             return Err(format!("the secret is stored in image {image}"));
         }
-    }
-    let out = e.buildspec(&["build", "--progress", "quiet", "--no-tests"], tmp.path());
-    if out.status.success() && !text(&out).contains("secret") {
-        // BuildKit caches the step, so a rebuild without the secret may pass;
-        // what matters is that it never lands in an image, checked above.
     }
     Ok(())
 }
@@ -308,7 +313,7 @@ fn remote_engine_over_tcp(_: &Engine) -> Check {
     remote.load_images(&["busybox:latest"]);
     let host = format!("tcp://127.0.0.1:{port}");
     let dir = spec_dir("swappable-base");
-    let args = ["build", "--host", &host, "--build-arg", "BASE=base-busybox", "-t", "remote-app", "--progress", "quiet"];
+    let args = ["build", "--host", &host, "--network", "host", "--build-arg", "BASE=base-busybox", "-t", "remote-app"];
     let mut cmd = remote.command(env!("CARGO_BIN_EXE_buildspec"));
     cmd.env_remove("DOCKER_HOST").args(args).current_dir(&dir);
     ok(cmd.output().map_err(|e| e.to_string())?, "build with --host")?;
@@ -323,7 +328,7 @@ fn remote_engine_over_tcp(_: &Engine) -> Check {
     ok(usectx.output().map_err(|e| e.to_string())?, "docker context use")?;
     let mut cmd = remote.command(env!("CARGO_BIN_EXE_buildspec"));
     cmd.env_remove("DOCKER_HOST")
-        .args(["build", "--build-arg", "BASE=base-busybox", "-t", "ctx-app", "--progress", "quiet"])
+        .args(["build", "--network", "host", "--build-arg", "BASE=base-busybox", "-t", "ctx-app"])
         .current_dir(&dir);
     ok(cmd.output().map_err(|e| e.to_string())?, "build through the docker context")?;
     Ok(())

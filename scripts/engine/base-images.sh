@@ -2,10 +2,13 @@
 # Makes local stand-ins for the public base images buildspec's tests use, and loads them
 # into the docker engine at DOCKER_HOST (no container registry is reachable here).
 #
-# Usage: scripts/engine/base-images.sh [--list] [IMAGE...]
+# Usage: scripts/engine/base-images.sh [--list] [--seed] [IMAGE...]
 #   IMAGE is a name from --list (e.g. python:3.12-slim, or python); default: all of them.
 #   Needs DOCKER_HOST (and DOCKER_CONFIG/PATH) from start.sh; uses `docker` from PATH,
 #   else the private client from install.sh.
+#   --seed: needs no engine; prints the path of a stopped engine's data root holding just
+#   these images (made once with a temporary engine, cached in $BUILDSPEC_ENGINE_CACHE/seeds),
+#   which `start.sh --images` clones with hard links: a new engine has them at once.
 #
 # Each image is built once and kept as a `docker save` tarball in
 # $BUILDSPEC_ENGINE_CACHE/images/ (default /var/cache/buildspec-engine/images), named
@@ -367,7 +370,15 @@ changes_distroless_cc() {
 # ---------------------------------------------------------------------------------------
 # Keys, caches and the engine.
 
-declare -A KEY=()
+declare -A KEY=() CANDIDATE=()
+load_candidates() { # CANDIDATE[pkg]: the host's candidate version of every recipe package.
+    local p v
+    # shellcheck disable=SC2046 # a word list
+    while read -r p v; do
+        CANDIDATE[$p]="$v"
+    done < <(LC_ALL=C apt-cache policy $(printf '%s\n' "${PKGS[@]}" | tr ' ' '\n' | sort -u) 2>/dev/null |
+        awk '/^[^ ]/ { sub(/:$/, "", $1); p = $1 } /Candidate:/ { print p, $2 }')
+}
 key_of() { # Sets KEY[$1] (memoized).
     local id="$1" parent="${PARENT[$1]}" inputs
     [[ -n "${KEY[$id]:-}" ]] && return
@@ -378,9 +389,10 @@ key_of() { # Sets KEY[$1] (memoized).
         printf 'format 1\nparent %s\n' "${parent:+${KEY[$parent]}}"
         declare -f "${helpers[@]}" "recipe_$id"
         declare -F "changes_$id" >/dev/null && "changes_$id"
-        # shellcheck disable=SC2086 # a word list
-        [[ -n "${PKGS[$id]}" ]] && LC_ALL=C apt-cache policy ${PKGS[$id]} 2>/dev/null |
-            awk '/^[^ ]/ { p = $1 } /Candidate:/ { print p, $2 }'
+        local p
+        for p in ${PKGS[$id]}; do
+            [[ -n "${CANDIDATE[$p]:-}" ]] && printf '%s: %s\n' "$p" "${CANDIDATE[$p]}"
+        done
         case "$id" in
             minbase) debian_mirror; dpkg-query -W debootstrap ;;
             busybox) sha256sum </bin/busybox ;;
@@ -453,55 +465,20 @@ make_image() {
     drop_stale "$id" id
 }
 
+SEED_STATE=""
 cleanup() {
+    if [[ -n "$SEED_STATE" ]]; then
+        "$HERE/stop.sh" "$SEED_STATE" --purge >/dev/null 2>&1 || true
+    fi
     unmount_below "$WORK"
     rm -rf --one-file-system "$WORK"
 }
 
-# ---------------------------------------------------------------------------------------
-
-main() {
-    local want=() a id found
-    for a in "$@"; do
-        case "$a" in
-            -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
-            --list) for id in "${ORDER[@]}"; do printf '%s\n' "${NAME[$id]}"; done; exit 0 ;;
-            -*) die "unknown option $a" ;;
-        esac
-        found=""
-        for id in "${ORDER[@]}"; do
-            if [[ "$a" == "$id" || "$a" == "${NAME[$id]}" || "$a:latest" == "${NAME[$id]}" ||
-                "$a" == "${NAME[$id]%%:*}" ]]; then
-                found="$id"
-                break
-            fi
-        done
-        [[ -n "$found" ]] || die "unknown image $a (see --list)"
-        want+=("$found")
-    done
-    ((${#want[@]})) || want=("${ORDER[@]}")
-
-    [[ $EUID -eq 0 ]] || die "must run as root"
-    [[ -n "${DOCKER_HOST:-}" ]] || die "DOCKER_HOST is not set: eval \"\$(scripts/engine/start.sh STATE_DIR)\" first"
-    DOCKER="$(command -v docker || true)"
-    [[ -n "$DOCKER" ]] || DOCKER="$ENGINE_ROOT/usr/bin/docker"
-    "$DOCKER" version --format '{{.Server.Version}}' >/dev/null || die "no docker engine answers at $DOCKER_HOST"
-    ensure_host_packages debootstrap busybox-static
-
-    mkdir -p "$IMAGES_DIR" "$WORK"
-    exec 8>"$IMAGES_DIR/.lock"
-    flock 8
-    trap cleanup EXIT
-    local d
-    for d in "$ENGINE_CACHE/work/"*; do # left by a run that was killed
-        [[ -d "$d" && "$d" != "$WORK" && "$d" != "$APT_SHARE" ]] || continue
-        kill -0 "${d##*/}" 2>/dev/null && continue
-        unmount_below "$d"
-        h_mounts_below "$d" || rm -rf --one-file-system "$d"
-    done
-
-    local t0=$SECONDS t saved have
-    for id in "${want[@]}"; do
+# Puts the images of the given ids into the engine at DOCKER_HOST (built, or loaded from
+# the cache, or nothing when the engine already has that exact image).
+sync_images() {
+    local id t saved have
+    for id in "$@"; do
         t=$SECONDS
         key_of "$id"
         saved="$(cache_file "$id" docker.tar)"
@@ -522,6 +499,93 @@ main() {
             "$DOCKER" rmi "$have" >/dev/null 2>&1 || true
         fi
     done
+}
+
+# Prints the path of a stopped engine's data root that holds exactly the images of the
+# given ids (for start.sh --images to clone), making it with a temporary engine if needed.
+# Keyed by the images' keys and the engine build (install.sh's stamp).
+make_seed() {
+    local id list keys seed old
+    list="$(printf '%s\n' "$@" | sort | sha256sum | cut -c1-12)"
+    keys="$(for id in "$@"; do key_of "$id"; printf '%s %s\n' "$id" "${KEY[$id]}"; done
+        cat "$ENGINE_CACHE/root.stamp" 2>/dev/null || true)"
+    seed="$ENGINE_CACHE/seeds/$list-$(printf '%s' "$keys" | sha256sum | cut -c1-16)"
+    if [[ ! -d "$seed/data" ]]; then
+        "$HERE/install.sh" >/dev/null
+        mkdir -p "$ENGINE_CACHE/seeds"
+        SEED_STATE="$ENGINE_CACHE/seeds/state.$$"
+        rm -rf "$SEED_STATE"
+        eval "$("$HERE/start.sh" "$SEED_STATE")"
+        DOCKER="$SEED_STATE/bin/docker"
+        sync_images "$@"
+        "$HERE/stop.sh" "$SEED_STATE" >&2
+        rm -rf "$seed.tmp"
+        mkdir -p "$seed.tmp"
+        mv "$SEED_STATE/data" "$seed.tmp/data"
+        mv "$seed.tmp" "$seed"
+        rm -rf "$SEED_STATE"
+        SEED_STATE=""
+        for old in "$ENGINE_CACHE/seeds/$list-"*; do
+            [[ "$old" == "$seed" ]] || rm -rf --one-file-system "$old"
+        done
+        log "seed data root for ${*} ready"
+    fi
+    printf '%s\n' "$seed/data"
+}
+
+# ---------------------------------------------------------------------------------------
+
+main() {
+    local want=() a id found seed=0
+    for a in "$@"; do
+        case "$a" in
+            -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+            --list) for id in "${ORDER[@]}"; do printf '%s\n' "${NAME[$id]}"; done; exit 0 ;;
+            --seed) seed=1; continue ;;
+            -*) die "unknown option $a" ;;
+        esac
+        found=""
+        for id in "${ORDER[@]}"; do
+            if [[ "$a" == "$id" || "$a" == "${NAME[$id]}" || "$a:latest" == "${NAME[$id]}" ||
+                "$a" == "${NAME[$id]%%:*}" ]]; then
+                found="$id"
+                break
+            fi
+        done
+        [[ -n "$found" ]] || die "unknown image $a (see --list)"
+        [[ " ${want[*]} " == *" $found "* ]] || want+=("$found")
+    done
+    ((${#want[@]})) || want=("${ORDER[@]}")
+
+    [[ $EUID -eq 0 ]] || die "must run as root"
+    if ((!seed)); then
+        [[ -n "${DOCKER_HOST:-}" ]] || die "DOCKER_HOST is not set: eval \"\$(scripts/engine/start.sh STATE_DIR)\" first"
+        DOCKER="$(command -v docker || true)"
+        [[ -n "$DOCKER" ]] || DOCKER="$ENGINE_ROOT/usr/bin/docker"
+        "$DOCKER" version --format '{{.Server.Version}}' >/dev/null || die "no docker engine answers at $DOCKER_HOST"
+    fi
+    ensure_host_packages debootstrap busybox-static
+
+    mkdir -p "$IMAGES_DIR" "$WORK"
+    exec 8>"$IMAGES_DIR/.lock"
+    flock 8
+    trap cleanup EXIT
+    local d
+    for d in "$ENGINE_CACHE/work/"* "$ENGINE_CACHE/seeds/state."*; do # left by a killed run
+        [[ -d "$d" && "$d" != "$WORK" && "$d" != "$APT_SHARE" ]] || continue
+        kill -0 "${d##*[/.]}" 2>/dev/null && continue
+        [[ "$d" == */seeds/state.* ]] && "$HERE/stop.sh" "$d" --purge >&2
+        unmount_below "$d"
+        h_mounts_below "$d" || rm -rf --one-file-system "$d"
+    done
+    load_candidates
+
+    local t0=$SECONDS
+    if ((seed)); then
+        make_seed "${want[@]}"
+    else
+        sync_images "${want[@]}"
+    fi
     log "base images ready in $((SECONDS - t0))s"
 }
 

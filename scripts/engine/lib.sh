@@ -92,3 +92,29 @@ unmount_below() {
                     /proc/self/mountinfo | sort -r)
     done
 }
+
+# clone_data_root SRC DST: a new dockerd --data-root DST holding what SRC (a stopped
+# engine's data root) holds, in a second or two. Image layer contents (overlay2/*/diff)
+# are hard links to SRC's files: overlayfs only ever reads them (a container's changes go
+# to its own upper dir), and removing an image only unlinks. Everything else (bolt
+# databases, which are written in place) is copied.
+clone_data_root() {
+    local src="$1" dst="$2" d e
+    mkdir -p "$dst/overlay2"
+    tar -C "$src" --exclude=./overlay2 --exclude=./engine-id --xattrs --xattrs-include='*' -cf - . |
+        tar -C "$dst" --xattrs --xattrs-include='*' -xpf -
+    for d in "$src/overlay2/"*; do
+        if [[ -d "$d/diff" ]]; then
+            mkdir -p "$dst/overlay2/${d##*/}"
+            for e in "$d/"*; do
+                if [[ "${e##*/}" == diff ]]; then
+                    cp -al "$e" "$dst/overlay2/${d##*/}/diff"
+                else
+                    cp -a "$e" "$dst/overlay2/${d##*/}/"
+                fi
+            done
+        else
+            cp -a "$d" "$dst/overlay2/"
+        fi
+    done
+}

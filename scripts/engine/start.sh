@@ -2,12 +2,15 @@
 # Starts a private docker engine (dockerd 26 + BuildKit 0.13, from install.sh's root) whose
 # whole state lives in STATE_DIR, so tests and CI can run several side by side.
 #
-# Usage: eval "$(scripts/engine/start.sh STATE_DIR [--tcp PORT])"
+# Usage: eval "$(scripts/engine/start.sh STATE_DIR [--tcp PORT] [--images all|NAME,NAME…])"
 #   Listens on unix://STATE_DIR/docker.sock, and also on tcp://127.0.0.1:PORT with --tcp
 #   (plain HTTP, loopback only). Prints `export` lines on stdout: DOCKER_HOST (the TCP
 #   address when --tcp is given), DOCKER_CONFIG (STATE_DIR/config, which holds the
 #   docker-buildx plugin) and PATH (STATE_DIR/bin first, holding the matching 26.1 docker
 #   client). Everything else goes to stderr. Stop it with scripts/engine/stop.sh STATE_DIR.
+#   --images: the engine starts with these base images (names as in base-images.sh
+#   --list). A new STATE_DIR gets them by a hard-link clone of a cached seed data root
+#   (about a second, instead of a `docker load` of each); base-images.sh then checks them.
 #
 #   STATE_DIR/data        --data-root (images, containers, BuildKit cache)
 #   STATE_DIR/dockerd.log the daemon's log; STATE_DIR/dockerd.pid its pid
@@ -24,11 +27,15 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-usage() { die "usage: start.sh STATE_DIR [--tcp PORT]"; }
+usage() { die "usage: start.sh STATE_DIR [--tcp PORT] [--images all|NAME,NAME...]"; }
 STATE=""
 TCP_PORT=""
+IMAGES=()
 while (($#)); do
     case "$1" in
+        --images) [[ $# -ge 2 ]] || usage
+            IFS=, read -ra IMAGES <<<"$2"
+            shift 2 ;;
         --tcp) [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || usage; TCP_PORT="$2"; shift 2 ;;
         --tcp=*) TCP_PORT="${1#--tcp=}"; [[ "$TCP_PORT" =~ ^[0-9]+$ ]] || usage; shift ;;
         -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
@@ -51,6 +58,16 @@ TIMEOUT="${BUILDSPEC_ENGINE_START_TIMEOUT:-30}"
 
 ROOT="$("$HERE/install.sh")"
 DOCKER="$ROOT/usr/bin/docker"
+
+# Base images: clone a seed data root into a new state dir before dockerd starts.
+image_args=()
+((${#IMAGES[@]} == 0)) || [[ "${IMAGES[0]}" == all ]] || image_args=("${IMAGES[@]}")
+if ((${#IMAGES[@]})) && [[ ! -e "$STATE/data" ]]; then
+    seed="$("$HERE/base-images.sh" --seed "${image_args[@]}")"
+    rm -rf --one-file-system "$STATE/data.tmp"
+    clone_data_root "$seed" "$STATE/data.tmp"
+    mv "$STATE/data.tmp" "$STATE/data"
+fi
 
 mkdir -p "$STATE/data" "$STATE/config/cli-plugins" "$STATE/bin" "$EXEC_ROOT"
 ln -sfn "$ROOT/usr/libexec/docker/cli-plugins/docker-buildx" "$STATE/config/cli-plugins/docker-buildx"
@@ -85,6 +102,10 @@ if [[ -f "$PIDFILE" ]] && pid_alive "$(cat "$PIDFILE")"; then
         die "the engine on $STATE runs, but not on $host; stop it first"
     fi
     log "engine already running on $STATE"
+    if ((${#IMAGES[@]})); then
+        DOCKER_HOST="$host" DOCKER_CONFIG="$STATE/config" PATH="$STATE/bin:$PATH" \
+            "$HERE/base-images.sh" "${image_args[@]}" >&2
+    fi
     print_exports
     exit 0
 fi
@@ -126,4 +147,8 @@ until answers "$host"; do
 done
 log "engine ready on $host (dockerd pid $pid, $(
     DOCKER_CONFIG="$STATE/config" "$DOCKER" --host "$host" info --format '{{.ServerVersion}}, {{.Driver}}'))"
+if ((${#IMAGES[@]})); then
+    DOCKER_HOST="$host" DOCKER_CONFIG="$STATE/config" PATH="$STATE/bin:$PATH" \
+        "$HERE/base-images.sh" "${image_args[@]}" >&2
+fi
 print_exports
