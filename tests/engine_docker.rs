@@ -309,8 +309,7 @@ fn no_change_rebuild_executes_nothing(e: &Engine) -> Check {
 /// docker context, builds the same way.
 fn remote_engine_over_tcp(_: &Engine) -> Check {
     let port = free_port();
-    let remote = Engine::start(Some(port));
-    remote.load_images(&["busybox:latest"]);
+    let remote = Engine::start("busybox:latest", Some(port));
     let host = format!("tcp://127.0.0.1:{port}");
     let dir = spec_dir("swappable-base");
     let args = ["build", "--host", &host, "--network", "host", "--build-arg", "BASE=base-busybox", "-t", "remote-app"];
@@ -367,8 +366,7 @@ fn main() {
         println!("0 passed, 0 failed");
         return;
     }
-    let engine = Engine::start(None);
-    engine.load_images(&[]);
+    let engine = Engine::start("all", None);
     let (mut passed, mut failed) = (0, 0);
     for (name, check) in selected {
         let started = std::time::Instant::now();

@@ -41,7 +41,7 @@ engine_pids() {
     for d in /proc/[0-9]*; do
         pid="${d#/proc/}"
         [[ "$pid" == "$$" || "$pid" == "$BASHPID" ]] && continue
-        if tr '\0' '\n' <"$d/cmdline" 2>/dev/null |
+        if tr '\0' '\n' 2>/dev/null <"$d/cmdline" |
             R="$EXEC_ROOT" awk '$0 == ENVIRON["R"] || index($0, ENVIRON["R"] "/") { f = 1 } END { exit !f }'; then
             alive "$pid" && printf '%s\n' "$pid"
         fi

@@ -7,7 +7,7 @@
 
 /// Characters that need no escaping anywhere in a word.
 fn is_plain(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "_./:@%+=,~^*?[]".contains(c)
+    c.is_ascii_alphanumeric() || "_./:@%+=,~^*?[]#".contains(c)
 }
 
 /// Splits `s` into literal text and variable references.

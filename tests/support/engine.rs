@@ -23,13 +23,14 @@ fn run_script(cmd: &mut Command, what: &str) -> String {
 }
 
 impl Engine {
-    /// Installs (cached on the machine) and starts an engine; with `tcp`,
-    /// it also listens on 127.0.0.1:PORT and DOCKER_HOST names that.
-    pub fn start(tcp: Option<u16>) -> Engine {
+    /// Installs (cached on the machine) and starts an engine holding the
+    /// named stand-in base images (`all`, or `name:tag,…`); with `tcp`, it
+    /// also listens on 127.0.0.1:PORT and DOCKER_HOST names that.
+    pub fn start(images: &str, tcp: Option<u16>) -> Engine {
         run_script(Command::new("bash").arg(script("install.sh")), "installing the engine");
         let state = tempfile::Builder::new().prefix("bs-engine-").tempdir_in("/tmp").expect("state dir");
         let mut cmd = Command::new("bash");
-        cmd.arg(script("start.sh")).arg(state.path());
+        cmd.arg(script("start.sh")).arg(state.path()).arg("--images").arg(images);
         if let Some(port) = tcp {
             cmd.arg("--tcp").arg(port.to_string());
         }
@@ -44,13 +45,6 @@ impl Engine {
             })
             .collect();
         Engine { state, env }
-    }
-
-    /// Loads the named stand-in base images (made once per machine).
-    pub fn load_images(&self, images: &[&str]) {
-        let mut cmd = self.command("bash");
-        cmd.arg(script("base-images.sh")).args(images);
-        run_script(&mut cmd, "making base images");
     }
 
     /// A command with this engine's DOCKER_HOST, DOCKER_CONFIG and PATH.
