@@ -16,6 +16,7 @@ pub mod diag;
 pub mod emit;
 pub mod graph;
 pub mod passes;
+pub mod plan;
 pub mod source;
 pub mod spec;
 pub mod syntax;
@@ -34,12 +35,20 @@ pub struct CompileOpts {
     /// Whether runtime stages wait for the test stages (`--no-tests` turns
     /// it off).
     pub gate_tests: bool,
+    /// Run the cache-efficiency passes (`--no-optimize` turns them off).
+    pub optimize: bool,
+    /// Files of the build context, relative to it (read by the CLI).
+    pub context_files: Option<std::collections::BTreeSet<String>>,
+    /// Commits that touched each context path (from `git log`, by the CLI).
+    pub changes: Option<passes::ChangeCounts>,
 }
 
 impl CompileOpts {
-    /// Everything on, no target, the built-in frontend.
+    /// Everything on, no target, the built-in frontend, nothing known
+    /// about the context.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> CompileOpts {
-        CompileOpts { target: None, syntax: None, gate_tests: true }
+        CompileOpts { target: None, syntax: None, gate_tests: true, optimize: true, context_files: None, changes: None }
     }
 }
 
@@ -90,7 +99,16 @@ pub fn compile(source: &SourceFile, opts: &CompileOpts) -> Result<Compiled, Fail
             }
         },
     };
-    let graph = passes::run_all(graph, &passes::PassOpts { target, gate_tests: opts.gate_tests });
+    let graph = passes::run_all(
+        graph,
+        &passes::PassOpts {
+            target,
+            gate_tests: opts.gate_tests,
+            optimize: opts.optimize,
+            context_files: opts.context_files.as_ref(),
+            changes: opts.changes.as_ref(),
+        },
+    );
     graph.validate();
     if opts.gate_tests {
         diags.extend(passes::ungateable_tests(&graph));

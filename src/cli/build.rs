@@ -37,6 +37,9 @@ pub struct BuildArgs {
     /// Build the runtime without waiting for the test stages.
     #[arg(long)]
     pub no_tests: bool,
+    /// Build the literal lowering (no cache-efficiency passes).
+    #[arg(long)]
+    pub no_optimize: bool,
     /// The build backend.
     #[arg(long, value_enum, default_value_t = Backend::Docker)]
     pub backend: Backend,
@@ -55,7 +58,12 @@ pub enum Backend {
 pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
     let path = spec_path(args.spec.as_deref());
     let source = read_spec(&path, ui)?;
-    let opts = CompileOpts { target: args.target.clone(), syntax: None, gate_tests: !args.no_tests };
+    let opts = CompileOpts {
+        target: args.target.clone(),
+        gate_tests: !args.no_tests,
+        optimize: !args.no_optimize,
+        ..crate::cli::context_opts(&path, &source)
+    };
     let compiled = crate::compile(&source, &opts).map_err(|f| ui.failure(&f))?;
     ui.diagnostics(&source, &compiled.warnings);
     let spec_dir = path.parent().map(|p| if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p });

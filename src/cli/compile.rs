@@ -22,12 +22,21 @@ pub struct CompileArgs {
     /// frontend, which unlocks newer features (e.g. copy exclude=).
     #[arg(long, value_name = "REF", value_parser = parse_image_ref)]
     pub syntax: Option<String>,
+    /// The literal lowering: no reordering, dependency split, cache mounts,
+    /// --link or context allowlist (test gating still applies).
+    #[arg(long)]
+    pub no_optimize: bool,
 }
 
 pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
     let path = spec_path(args.spec.as_deref());
     let source = read_spec(&path, ui)?;
-    let opts = CompileOpts { target: args.target.clone(), syntax: args.syntax.clone(), gate_tests: true };
+    let opts = CompileOpts {
+        target: args.target.clone(),
+        syntax: args.syntax.clone(),
+        optimize: !args.no_optimize,
+        ..super::context_opts(&path, &source)
+    };
     let compiled = crate::compile(&source, &opts).map_err(|f| ui.failure(&f))?;
     ui.diagnostics(&source, &compiled.warnings);
     match &args.output {

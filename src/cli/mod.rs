@@ -4,6 +4,8 @@
 
 mod build;
 mod compile;
+mod explain;
+mod plan;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Output format of the reporting commands.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Color {
     Auto,
@@ -38,6 +47,10 @@ pub enum Command {
     Compile(compile::CompileArgs),
     /// Build a spec's image with BuildKit through the docker engine.
     Build(build::BuildArgs),
+    /// Show the stage graph and every rewrite the optimizer made, and why.
+    Explain(explain::ExplainArgs),
+    /// Show which steps a change of context paths would re-execute.
+    Plan(plan::PlanArgs),
 }
 
 /// Exit codes: 0 success, 1 a problem with the spec or its files, 2 a
@@ -51,6 +64,8 @@ pub fn main() -> ExitCode {
     let res = match cli.command {
         Command::Compile(args) => compile::run(&args, &ui),
         Command::Build(args) => build::run(&args, &ui),
+        Command::Explain(args) => explain::run(&args, &ui),
+        Command::Plan(args) => plan::run(&args, &ui),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,4 +146,76 @@ pub fn parse_image_ref(s: &str) -> Result<String, String> {
     } else {
         Err(format!("`{s}` is not an image reference (e.g. docker/dockerfile:1.7-labs)"))
     }
+}
+
+/// Compile options with what the passes may know about the spec's build
+/// context: its files (for the dependency-split presets) and how often
+/// git saw each path change (for ordering copies). Read here, at the
+/// edge; a context that cannot be read just leaves them unknown.
+pub fn context_opts(spec: &Path, source: &SourceFile) -> crate::CompileOpts {
+    let parsed = crate::syntax::parse(source);
+    let spec_dir = match spec.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let context = spec_dir.join(&parsed.value.context.dir.value);
+    crate::CompileOpts {
+        context_files: context_files(&context),
+        changes: git_changes(&context),
+        ..crate::CompileOpts::new()
+    }
+}
+
+/// Relative paths of the files in a context, a few levels deep, leaving
+/// out the usual large directories.
+fn context_files(dir: &Path) -> Option<std::collections::BTreeSet<String>> {
+    const SKIP: &[&str] = &[".git", "node_modules", "target", ".venv", "vendor", "__pycache__", "dist", "build"];
+    const MAX_FILES: usize = 50_000;
+    let mut files = std::collections::BTreeSet::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new(), 0usize)];
+    while let Some((path, rel, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&path) else {
+            if depth == 0 {
+                return None;
+            }
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let child_rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                if depth < 4 && !SKIP.contains(&name.as_str()) {
+                    stack.push((entry.path(), child_rel, depth + 1));
+                }
+            } else {
+                files.insert(child_rel);
+                if files.len() >= MAX_FILES {
+                    return Some(files);
+                }
+            }
+        }
+    }
+    Some(files)
+}
+
+/// Commits (of the last 500) that touched each path under `dir`, when it
+/// is in a git work tree.
+fn git_changes(dir: &Path) -> Option<crate::passes::ChangeCounts> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["log", "-n", "500", "--format=", "--name-only", "--relative", "--", "."])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut counts = crate::passes::ChangeCounts::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()) {
+        *counts.entry(line.to_owned()).or_default() += 1;
+    }
+    Some(counts)
 }

@@ -6,7 +6,7 @@ use crate::emit::quote::{bare, json_literal, json_words, quoted, word};
 use crate::emit::EmitOpts;
 use crate::graph::{Graph, Stage};
 use crate::spec::{
-    Add, AddSource, Copy, Healthcheck, PackageManager, Packages, Protocol, Run, Step, StepKind, User,
+    default_destination, Add, AddSource, Copy, Healthcheck, PackageManager, Packages, Protocol, Run, Step, StepKind, User,
 };
 
 /// One emitted instruction: its keyword and its whole text (a heredoc
@@ -19,6 +19,19 @@ pub struct Instruction {
     pub line: usize,
     /// The stage and spec step it comes from, for messages about it.
     pub origin: Option<Origin>,
+    /// What it reads besides the state it starts from.
+    pub reads: Reads,
+}
+
+/// The inputs of an instruction that can change between builds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reads {
+    /// Paths (or globs) of the build context.
+    pub context: Vec<String>,
+    /// Stages of this file it copies or mounts from, or starts from.
+    pub stages: Vec<String>,
+    /// A `COPY --link`: its layer does not depend on the state before it.
+    pub linked: bool,
 }
 
 /// Where an instruction comes from in the spec.
@@ -87,7 +100,7 @@ fn ins(keyword: &'static str, rest: impl AsRef<str>) -> Instruction {
         keyword == "RUN" || !text.trim_end().ends_with('\\'),
         "an instruction line must not end in a continuation: {text}"
     );
-    Instruction { keyword, text, line: 0, origin: None }
+    Instruction { keyword, text, line: 0, origin: None, reads: Reads::default() }
 }
 
 fn arg_instruction(name: &str, default: Option<&str>) -> Instruction {
@@ -102,6 +115,13 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
     let platform = stage.platform.as_ref().map(|p| format!("--platform={} ", p.value)).unwrap_or_default();
     res.push(ins("FROM", format!("{platform}{} AS {}", stage.from.value, stage.name.value)));
     res[0].origin = Some(Origin { stage: String::new(), span: stage.span });
+    res[0].reads.stages = match &stage.base {
+        crate::graph::Base::Stage(on) => vec![graph.stage(*on).name.value.clone()],
+        crate::graph::Base::Dynamic { candidates, .. } => {
+            candidates.iter().map(|c| graph.stage(*c).name.value.clone()).collect()
+        }
+        _ => Vec::new(),
+    };
     let mut cx = StageCx { manager: graph.package_manager(stage.id), posix_shell: starts_with_posix_shell(graph, stage) };
     for step in &stage.steps {
         step_instructions(step, &mut cx, &mut res);
@@ -110,6 +130,7 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
         let test = graph.stage(*gate);
         let mut gate_copy = ins("COPY", format!("--link --from={} {GATE_GLOB} /", test.name.value));
         gate_copy.origin = Some(Origin { stage: String::new(), span: test.span });
+        gate_copy.reads = Reads { context: Vec::new(), stages: vec![test.name.value.clone()], linked: true };
         res.push(gate_copy);
     }
     res
@@ -199,8 +220,24 @@ fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruct
         StepKind::Cmd(args) => res.push(ins("CMD", json_literal(&strs(args)))),
         StepKind::Healthcheck(hc) => res.push(healthcheck(hc)),
         StepKind::Copy(copy) => res.extend(copy_instructions(copy)),
-        StepKind::Add(add) => res.push(add_instruction(add)),
-        StepKind::Run(run) => res.push(run_script(&run_flags(run), &run.script, cx.posix_shell)),
+        StepKind::Add(add) => {
+            let mut i = add_instruction(add);
+            if let AddSource::Paths(paths) = &add.source {
+                i.reads.context = paths.iter().filter(|p| !p.contains("://")).map(|p| p.value.clone()).collect();
+            }
+            i.reads.linked = add.link;
+            res.push(i);
+        }
+        StepKind::Run(run) => {
+            let mut i = run_script(&run_flags(run), &run.script, cx.posix_shell);
+            for bind in &run.binds {
+                match &bind.from {
+                    None => i.reads.context.push(bind.source.value.clone()),
+                    Some(from) => i.reads.stages.push(from.value.clone()),
+                }
+            }
+            res.push(i);
+        }
         StepKind::Packages(pkgs) => res.push(packages_instruction(pkgs, cx.manager)),
         StepKind::Deps(steps) => {
             for step in steps {
@@ -228,42 +265,6 @@ fn healthcheck(hc: &Healthcheck) -> Instruction {
         flags.push_str(&format!("--retries={} ", r.value));
     }
     ins("HEALTHCHECK", format!("{flags}CMD {}", json_literal(&strs(&hc.command))))
-}
-
-/// Where a source lands when `copy` has no `to=`: the same relative path
-/// under the workdir (or the same absolute path, out of a stage).
-pub fn default_destination(source: &str) -> String {
-    if source.starts_with('/') {
-        let trimmed = source.trim_end_matches('/');
-        return match glob_parent(trimmed) {
-            Some(parent) => format!("{parent}/"),
-            None if trimmed.is_empty() => "/".to_owned(),
-            None => trimmed.to_owned(),
-        };
-    }
-    let mut path = source;
-    while let Some(rest) = path.strip_prefix("./") {
-        path = rest;
-    }
-    let path = path.trim_end_matches('/');
-    if path.is_empty() || path == "." {
-        return "./".to_owned();
-    }
-    match glob_parent(path) {
-        Some("") => "./".to_owned(),
-        Some(parent) => format!("./{parent}/"),
-        None => format!("./{path}"),
-    }
-}
-
-/// For a path with glob characters, the directory before the first
-/// component that has one.
-fn glob_parent(path: &str) -> Option<&str> {
-    let first_glob = path.find(['*', '?', '['])?;
-    Some(match path[..first_glob].rfind('/') {
-        Some(i) => &path[..i],
-        None => "",
-    })
 }
 
 /// Whether ADD unpacks this local file (then it goes into the workdir, not
@@ -308,6 +309,10 @@ fn copy_instructions(copy: &Copy) -> Vec<Instruction> {
         flags.push_str(&format!("--exclude={} ", exclude.value));
     }
     let sources = strs(&copy.sources);
+    let reads = |srcs: &[&str]| match &copy.from {
+        None => Reads { context: srcs.iter().map(|s| (*s).to_owned()).collect(), stages: Vec::new(), linked: copy.link },
+        Some(from) => Reads { context: Vec::new(), stages: vec![from.value.clone()], linked: copy.link },
+    };
     match &copy.to {
         Some(to) => {
             let mut dest = to.value.clone();
@@ -315,11 +320,17 @@ fn copy_instructions(copy: &Copy) -> Vec<Instruction> {
             if many && !dest.ends_with('/') {
                 dest.push('/');
             }
-            vec![paths_instruction("COPY", &flags, &sources, &dest)]
+            let mut i = paths_instruction("COPY", &flags, &sources, &dest);
+            i.reads = reads(&sources);
+            vec![i]
         }
         None => sources
             .iter()
-            .map(|src| paths_instruction("COPY", &flags, &[src], &default_destination(src)))
+            .map(|src| {
+                let mut i = paths_instruction("COPY", &flags, &[src], &default_destination(src));
+                i.reads = reads(&[src]);
+                i
+            })
             .collect(),
     }
 }
@@ -469,6 +480,12 @@ fn packages_instruction(pkgs: &Packages, detected: Option<PackageManager>) -> In
     let names: Vec<&str> = pkgs.names.iter().map(|n| n.as_str()).collect();
     let names = names.join(" ");
     match manager {
+        PackageManager::Apt if pkgs.cached => ins(
+            "RUN",
+            format!(
+                "--mount=type=cache,target=/var/cache/apt,id=buildspec-apt-cache,sharing=locked --mount=type=cache,target=/var/lib/apt/lists,id=buildspec-apt-lists,sharing=locked apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {names}"
+            ),
+        ),
         PackageManager::Apt => ins(
             "RUN",
             format!(
@@ -482,17 +499,6 @@ fn packages_instruction(pkgs: &Packages, detected: Option<PackageManager>) -> In
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn default_destinations() {
-        assert_eq!(default_destination("src"), "./src");
-        assert_eq!(default_destination("./src/"), "./src");
-        assert_eq!(default_destination("."), "./");
-        assert_eq!(default_destination("*.py"), "./");
-        assert_eq!(default_destination("app/*.py"), "./app/");
-        assert_eq!(default_destination("/src/target/release/api"), "/src/target/release/api");
-        assert_eq!(default_destination("/out/*.whl"), "/out/");
-    }
 
     #[test]
     fn scripts_that_need_a_heredoc() {

@@ -1,25 +1,61 @@
 //! Graph → graph rewrites. Each pass is a pure, total function in its own
 //! module that records what it changed and why in [`Graph::rewrites`].
+//! With optimization off only the role rules run (test gating, target
+//! pruning): that is the literal lowering.
 
+mod add_cache_mounts;
+mod allowlist_context;
+pub mod facts;
 mod gate_tests;
+mod order_steps;
 mod prune_unreachable;
+mod runtime_hygiene;
+pub mod split_dependencies;
 
+pub use add_cache_mounts::add_cache_mounts;
+pub use allowlist_context::allowlist_context;
 pub use gate_tests::{gate_tests, ungateable_tests};
+pub use order_steps::{order_steps, ChangeCounts};
 pub use prune_unreachable::prune_unreachable;
+pub use runtime_hygiene::runtime_hygiene;
+pub use split_dependencies::split_dependencies;
+
+use std::collections::BTreeSet;
 
 use crate::graph::{Graph, StageId};
 
-/// What the pipeline is asked to produce.
+/// What the pipeline is asked to produce, and what it may know about the
+/// world (gathered by the CLI; the passes do no IO).
 #[derive(Debug, Clone)]
-pub struct PassOpts {
+pub struct PassOpts<'a> {
     /// Emit only what this stage needs and make it the default target.
     pub target: Option<StageId>,
     /// Whether runtime stages wait for the test stages.
     pub gate_tests: bool,
+    /// Run the cache-efficiency passes (off: the literal lowering).
+    pub optimize: bool,
+    /// Files of the build context (relative paths), for the dependency
+    /// split presets.
+    pub context_files: Option<&'a BTreeSet<String>>,
+    /// How often each context path changed, for ordering copies.
+    pub changes: Option<&'a ChangeCounts>,
 }
 
 /// Runs every pass in order.
-pub fn run_all(graph: Graph, opts: &PassOpts) -> Graph {
-    let graph = if opts.gate_tests { gate_tests(graph) } else { graph };
-    prune_unreachable(graph, opts.target)
+pub fn run_all(graph: Graph, opts: &PassOpts<'_>) -> Graph {
+    let mut graph = graph;
+    if opts.optimize {
+        graph = split_dependencies(graph, opts.context_files);
+        graph = add_cache_mounts(graph);
+        graph = order_steps(graph, opts.changes);
+        graph = runtime_hygiene(graph);
+    }
+    if opts.gate_tests {
+        graph = gate_tests(graph);
+    }
+    graph = prune_unreachable(graph, opts.target);
+    if opts.optimize {
+        graph = allowlist_context(graph);
+    }
+    graph
 }

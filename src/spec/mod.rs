@@ -5,7 +5,7 @@
 mod step;
 
 pub use step::{
-    Add, AddSource, Bind, Cache, Copy, Healthcheck, PackageManager, Packages, Port, Protocol, Run,
+    default_destination, Add, AddSource, Bind, Cache, Copy, Healthcheck, PackageManager, Packages, Port, Protocol, Run,
     Secret, Sharing, Ssh, Step, StepKind, Tmpfs, User,
 };
 
@@ -27,11 +27,14 @@ pub struct Spec {
 pub struct Context {
     pub dir: Spanned<String>,
     pub excludes: Vec<Spanned<String>>,
+    /// The only context paths the build reads, when known (filled by the
+    /// allowlist pass, not written in specs).
+    pub allowlist: Option<Vec<String>>,
 }
 
 impl Default for Context {
     fn default() -> Context {
-        Context { dir: Spanned::new(".".to_owned(), Span::default()), excludes: Vec::new() }
+        Context { dir: Spanned::new(".".to_owned(), Span::default()), excludes: Vec::new(), allowlist: None }
     }
 }
 

@@ -103,6 +103,9 @@ pub struct Run {
     pub script: Spanned<String>,
     pub network: Option<Spanned<String>>,
     pub security: Option<Spanned<String>>,
+    /// `inputs="PATH …"`: the earlier copies this script reads (paths
+    /// relative to the workdir). `None`: it may read every earlier copy.
+    pub inputs: Option<Vec<String>>,
     pub caches: Vec<Cache>,
     pub secrets: Vec<Secret>,
     pub ssh: Vec<Ssh>,
@@ -172,4 +175,59 @@ pub enum PackageManager {
 pub struct Packages {
     pub names: Vec<Spanned<String>>,
     pub manager: Option<Spanned<PackageManager>>,
+    /// Keep apt's downloads and lists in cache mounts (set by the
+    /// cache-mount pass).
+    pub cached: bool,
+}
+
+/// Where a source lands when `copy` has no `to=`: the same relative path
+/// under the workdir (or the same absolute path, out of a stage).
+pub fn default_destination(source: &str) -> String {
+    if source.starts_with('/') {
+        let trimmed = source.trim_end_matches('/');
+        return match glob_parent(trimmed) {
+            Some(parent) => format!("{parent}/"),
+            None if trimmed.is_empty() => "/".to_owned(),
+            None => trimmed.to_owned(),
+        };
+    }
+    let mut path = source;
+    while let Some(rest) = path.strip_prefix("./") {
+        path = rest;
+    }
+    let path = path.trim_end_matches('/');
+    if path.is_empty() || path == "." {
+        return "./".to_owned();
+    }
+    match glob_parent(path) {
+        Some("") => "./".to_owned(),
+        Some(parent) => format!("./{parent}/"),
+        None => format!("./{path}"),
+    }
+}
+
+/// For a path with glob characters, the directory before the first
+/// component that has one.
+fn glob_parent(path: &str) -> Option<&str> {
+    let first_glob = path.find(['*', '?', '['])?;
+    Some(match path[..first_glob].rfind('/') {
+        Some(i) => &path[..i],
+        None => "",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_destinations() {
+        assert_eq!(default_destination("src"), "./src");
+        assert_eq!(default_destination("./src/"), "./src");
+        assert_eq!(default_destination("."), "./");
+        assert_eq!(default_destination("*.py"), "./");
+        assert_eq!(default_destination("app/*.py"), "./app/");
+        assert_eq!(default_destination("/src/target/release/api"), "/src/target/release/api");
+        assert_eq!(default_destination("/out/*.whl"), "/out/");
+    }
 }

@@ -666,7 +666,7 @@ fn one_of(value: &Spanned<String>, allowed: &[&str], diags: &mut Diagnostics) ->
 }
 
 fn lower_run(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
-    let view = NodeView::open(node, &["network", "security"], diags);
+    let view = NodeView::open(node, &["network", "security", "inputs"], diags);
     let mut ok = view.arg_count(1, 1, "script", diags);
     let script = view.args.first().and_then(|e| entry_str(e, diags));
     ok &= script.as_ref().is_some_and(|s| check(validate::script(s), diags));
@@ -674,7 +674,12 @@ fn lower_run(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
     ok &= network.as_ref().is_none_or(|n| one_of(n, &["none", "host", "default"], diags));
     let security = view.prop_str("security", diags);
     ok &= security.as_ref().is_none_or(|s| one_of(s, &["insecure", "sandbox"], diags));
-    let mut run = Run { network, security, ..Run::default() };
+    let inputs = view.prop_str("inputs", diags);
+    if let Some(inputs) = &inputs {
+        ok &= check(validate::single_line(inputs, "inputs"), diags);
+    }
+    let inputs = inputs.map(|i| i.split_whitespace().map(str::to_owned).collect());
+    let mut run = Run { network, security, inputs, ..Run::default() };
     for child in view.children(names::RUN, diags) {
         ok &= lower_mount(child, &mut run, diags);
     }
@@ -790,5 +795,5 @@ fn lower_packages(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
         }
     });
     view.finish(diags);
-    ok.then_some(StepKind::Packages(Packages { names, manager }))
+    ok.then_some(StepKind::Packages(Packages { names, manager, cached: false }))
 }

@@ -1,0 +1,1 @@
+"""greeter: a tiny flask app for the buildspec benchmark."""

@@ -1,0 +1,91 @@
+//! `buildspec explain`: the stage graph and every rewrite the optimizer
+//! made, with its reason and spec line.
+
+use std::path::PathBuf;
+
+use crate::cli::{read_spec, spec_path, Failed, Format, Ui};
+use crate::graph::{Base, EdgeKind};
+
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// The spec file [default: ./buildspec.kdl]
+    pub spec: Option<PathBuf>,
+    /// Explain the build of this stage instead of the default target.
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+pub fn run(args: &ExplainArgs, ui: &Ui) -> Result<(), Failed> {
+    let path = spec_path(args.spec.as_deref());
+    let source = read_spec(&path, ui)?;
+    let opts = crate::CompileOpts { target: args.target.clone(), ..crate::cli::context_opts(&path, &source) };
+    let compiled = crate::compile(&source, &opts).map_err(|f| ui.failure(&f))?;
+    ui.diagnostics(&source, &compiled.warnings);
+    let graph = &compiled.graph;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let line = |span: crate::source::Span| source.line_of(span.offset);
+    let stages: Vec<_> = graph
+        .order
+        .iter()
+        .map(|id| {
+            let stage = graph.stage(*id);
+            let needs: Vec<String> = stage
+                .deps
+                .iter()
+                .map(|d| {
+                    let why = match d.kind {
+                        EdgeKind::From => "from",
+                        EdgeKind::CopyFrom => "copy from",
+                        EdgeKind::BindFrom => "bind from",
+                        EdgeKind::Gate => "test gate",
+                    };
+                    format!("{} ({why})", graph.stage(d.on).name.value)
+                })
+                .collect();
+            let base = match &stage.base {
+                Base::Stage(on) => format!("stage {}", graph.stage(*on).name.value),
+                Base::Image(image) => image.clone(),
+                Base::Scratch => "scratch".to_owned(),
+                Base::Dynamic { pattern, .. } => format!("{pattern} (a build arg)"),
+            };
+            (stage, base, needs)
+        })
+        .collect();
+    let mut rewrites = graph.rewrites.clone();
+    rewrites.sort_by_key(|r| (r.span.offset, r.pass));
+    match args.format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "target": graph.stage(graph.target).name.value,
+                "stages": stages.iter().map(|(s, base, needs)| serde_json::json!({
+                    "name": s.name.value, "role": s.role.as_str(), "line": line(s.span), "from": base, "needs": needs,
+                })).collect::<Vec<_>>(),
+                "rewrites": rewrites.iter().map(|r| serde_json::json!({
+                    "pass": r.pass, "stage": graph.stage(r.stage).name.value, "line": line(r.span), "message": r.message,
+                })).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        }
+        Format::Text => {
+            println!("stages, in build order (default target `{}`):", graph.stage(graph.target).name.value);
+            for (stage, base, needs) in &stages {
+                print!("  {} {} ({name}:{}) from {base}", stage.role.as_str(), stage.name.value, line(stage.span));
+                if !needs.is_empty() {
+                    print!("; needs {}", needs.join(", "));
+                }
+                println!();
+            }
+            if rewrites.is_empty() {
+                println!("no rewrites");
+            } else {
+                println!("rewrites:");
+                for r in &rewrites {
+                    println!("  {name}:{} [{}] {}: {}", line(r.span), r.pass, graph.stage(r.stage).name.value, r.message);
+                }
+            }
+        }
+    }
+    Ok(())
+}

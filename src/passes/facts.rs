@@ -1,0 +1,187 @@
+//! What the passes need to know about steps: where a stage's workdir is
+//! before each step, which paths a copy writes, whether two paths overlap,
+//! which toolchain a script runs. Pure functions over spec steps.
+
+use crate::graph::{Base, Graph, StageId};
+use crate::spec::{Copy, Step, StepKind};
+
+/// A path a step writes or reads, resolved against the workdir when the
+/// workdir is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathKey {
+    Absolute(String),
+    /// Relative to a workdir this analysis does not know (the base image's).
+    Relative(String),
+    /// Cannot be told (uses `$` variables).
+    Unknown,
+}
+
+impl PathKey {
+    pub fn resolve(path: &str, workdir: Option<&str>) -> PathKey {
+        if path.contains('$') {
+            return PathKey::Unknown;
+        }
+        let joined = if path.starts_with('/') {
+            path.to_owned()
+        } else if let Some(wd) = workdir {
+            format!("{}/{}", wd.trim_end_matches('/'), path)
+        } else {
+            return PathKey::Relative(normalize(path));
+        };
+        PathKey::Absolute(normalize(&joined))
+    }
+
+    /// Whether writing one path can change the other (one contains the
+    /// other); unknown paths overlap everything.
+    pub fn overlaps(&self, other: &PathKey) -> bool {
+        let within = |a: &str, b: &str| a == b || b.starts_with(&format!("{a}/")) || a.is_empty() || a == "/";
+        match (self, other) {
+            (PathKey::Absolute(a), PathKey::Absolute(b)) | (PathKey::Relative(a), PathKey::Relative(b)) => {
+                within(a, b) || within(b, a)
+            }
+            _ => true,
+        }
+    }
+
+    /// System directories that package managers write.
+    pub fn is_system(&self) -> bool {
+        const SYSTEM: &[&str] = &["/usr", "/var", "/etc", "/lib", "/lib64", "/bin", "/sbin", "/opt", "/root", "/run", "/tmp"];
+        match self {
+            PathKey::Absolute(p) => p == "/" || SYSTEM.iter().any(|s| p == s || p.starts_with(&format!("{s}/"))),
+            PathKey::Relative(_) => false,
+            PathKey::Unknown => true,
+        }
+    }
+}
+
+/// `a/./b/../c/` → `a/c`; keeps a leading `/`; globs stay as written.
+pub fn normalize(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let joined = parts.join("/");
+    if absolute { format!("/{joined}") } else { joined }
+}
+
+/// The workdir a stage starts with: its base stage's last workdir, or
+/// `None` (the image's own, not known here).
+pub fn initial_workdir(graph: &Graph, id: StageId) -> Option<String> {
+    match &graph.stage(id).base {
+        Base::Stage(base) => final_workdir(graph, *base),
+        Base::Scratch => Some("/".to_owned()),
+        _ => None,
+    }
+}
+
+fn final_workdir(graph: &Graph, id: StageId) -> Option<String> {
+    let mut wd = initial_workdir(graph, id);
+    for step in &graph.stage(id).steps {
+        wd = after_step(step, wd.as_deref());
+    }
+    wd
+}
+
+/// The workdir after `step`.
+pub fn after_step(step: &Step, workdir: Option<&str>) -> Option<String> {
+    match &step.kind {
+        StepKind::Workdir(path) => match PathKey::resolve(path, workdir) {
+            PathKey::Absolute(p) => Some(p),
+            _ => None,
+        },
+        _ => workdir.map(str::to_owned),
+    }
+}
+
+/// The workdir before each step of a stage.
+pub fn workdirs(graph: &Graph, id: StageId) -> Vec<Option<String>> {
+    let mut wd = initial_workdir(graph, id);
+    let mut res = Vec::new();
+    for step in &graph.stage(id).steps {
+        res.push(wd.clone());
+        wd = after_step(step, wd.as_deref());
+    }
+    res
+}
+
+/// Where a copy writes.
+pub fn copy_dests(copy: &Copy, workdir: Option<&str>) -> Vec<PathKey> {
+    match &copy.to {
+        Some(to) => vec![PathKey::resolve(to, workdir)],
+        None => copy
+            .sources
+            .iter()
+            .map(|s| PathKey::resolve(&crate::spec::default_destination(s), workdir))
+            .collect(),
+    }
+}
+
+/// Whether a step references `$NAME` or `${NAME…}`.
+pub fn mentions_var(text: &str, name: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(off) = text[i..].find(name) {
+        let start = i + off;
+        let end = start + name.len();
+        let before_ok = start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let after_ok = end == bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
+        if before_ok && after_ok {
+            return true;
+        }
+        i = end;
+    }
+    false
+}
+
+/// The texts of a step that Dockerfile or the shell may expand.
+pub fn step_texts(step: &Step) -> Vec<&str> {
+    let mut res = Vec::new();
+    fn s(v: &crate::source::Spanned<String>) -> &str {
+        v.value.as_str()
+    }
+    match &step.kind {
+        StepKind::Workdir(p) | StepKind::StopSignal(p) => res.push(s(p)),
+        StepKind::Env(pairs) | StepKind::Label(pairs) => res.extend(pairs.iter().flat_map(|(k, v)| [s(k), s(v)])),
+        StepKind::Arg(arg) => res.extend(arg.default.iter().map(s)),
+        StepKind::Volume(items) | StepKind::Shell(items) | StepKind::Entrypoint(items) | StepKind::Cmd(items) => {
+            res.extend(items.iter().map(s))
+        }
+        StepKind::Healthcheck(hc) => res.extend(hc.command.iter().map(s)),
+        StepKind::Copy(c) => {
+            res.extend(c.sources.iter().map(s));
+            res.extend(c.to.iter().map(s));
+            res.extend(c.chown.iter().map(s));
+        }
+        StepKind::Add(a) => {
+            if let crate::spec::AddSource::Paths(p) = &a.source {
+                res.extend(p.iter().map(s));
+            }
+            res.extend(a.to.iter().map(s));
+        }
+        StepKind::Run(r) => res.push(s(&r.script)),
+        StepKind::Packages(p) => res.extend(p.names.iter().map(s)),
+        StepKind::User(_) | StepKind::Expose(_) => {}
+        StepKind::Deps(inner) => res.extend(inner.iter().flat_map(step_texts)),
+    }
+    res
+}
+
+/// Metadata steps: image config only, no filesystem change.
+pub fn is_metadata(step: &Step) -> bool {
+    matches!(
+        step.kind,
+        StepKind::Label(_)
+            | StepKind::Expose(_)
+            | StepKind::Cmd(_)
+            | StepKind::Entrypoint(_)
+            | StepKind::Healthcheck(_)
+            | StepKind::StopSignal(_)
+    )
+}

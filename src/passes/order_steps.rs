@@ -1,0 +1,442 @@
+//! Orders the steps of each stage from stable to volatile, so that a
+//! source change re-executes as few steps as possible. Only steps that
+//! commute are swapped:
+//!
+//! ```text
+//! workdir "/src"; copy "."; packages "gcc"; run "make"; label "a"="b"
+//! ⇒ workdir "/src"; packages "gcc"; copy "."; run "make"; label "a"="b"
+//! ```
+//!
+//! The rules, most stable first: system `packages` → copies out of other
+//! images → `deps` blocks (dependency manifests + fetch) → copies out of
+//! stages → copies from the context (when git history is known, the paths
+//! changed least often first) → other RUNs. Metadata (LABEL, EXPOSE, CMD,
+//! ENTRYPOINT, HEALTHCHECK, STOPSIGNAL) sinks to the end of the stage, and
+//! an `arg` moves down to just before its first possible use.
+//!
+//! What may not move: WORKDIR, USER, SHELL and ENV stay where they are and
+//! nothing crosses them (they change what later steps mean); a RUN reads
+//! every earlier copy unless it is `packages`, a `deps` block, or says
+//! `inputs=`; two RUNs keep their order; copies that write overlapping
+//! paths keep their order; a copy does not move before a RUN whose output
+//! it might overwrite, except `packages`, which writes only system paths.
+
+use std::collections::HashMap;
+
+use crate::graph::{Graph, Rewrite, StageId};
+use crate::passes::facts::{self, PathKey};
+use crate::spec::{Step, StepKind};
+
+/// Changes per context path (from `git log`), for ordering copies.
+pub type ChangeCounts = HashMap<String, u32>;
+
+pub fn order_steps(mut graph: Graph, changes: Option<&ChangeCounts>) -> Graph {
+    for i in 0..graph.stages.len() {
+        let id = StageId(i);
+        let workdirs = facts::workdirs(&graph, id);
+        let steps = std::mem::take(&mut graph.stages[i].steps);
+        let (steps, rewrites) = order_stage(steps, &workdirs, changes, id, &graph);
+        graph.stages[i].steps = steps;
+        graph.rewrites.extend(rewrites);
+    }
+    graph
+}
+
+/// How a step behaves for ordering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// WORKDIR, USER, SHELL, ENV: nothing crosses them.
+    Barrier,
+    Metadata,
+    Packages,
+    ImageCopy,
+    Deps,
+    StageCopy,
+    ContextCopy,
+    Run,
+}
+
+impl Class {
+    fn score(self) -> u32 {
+        match self {
+            Class::Packages => 0,
+            Class::ImageCopy => 1,
+            Class::Deps => 2,
+            Class::StageCopy => 3,
+            Class::ContextCopy => 4,
+            Class::Run => 5,
+            Class::Metadata => 9,
+            Class::Barrier => 0,
+        }
+    }
+}
+
+fn classify(step: &Step, graph: &Graph) -> Class {
+    match &step.kind {
+        // A RUN that says what it reads is as stable as its inputs.
+        StepKind::Run(run) if run.inputs.is_some() => Class::Deps,
+        StepKind::Workdir(_) | StepKind::User(_) | StepKind::Shell(_) | StepKind::Env(_) | StepKind::Arg(_) => {
+            Class::Barrier
+        }
+        StepKind::Packages(_) => Class::Packages,
+        StepKind::Deps(_) => Class::Deps,
+        StepKind::Copy(copy) => match &copy.from {
+            None => Class::ContextCopy,
+            Some(from) if graph.find(from).is_some() => Class::StageCopy,
+            Some(_) => Class::ImageCopy,
+        },
+        StepKind::Add(_) => Class::ContextCopy,
+        StepKind::Run(_) | StepKind::Volume(_) => Class::Run,
+        _ if facts::is_metadata(step) => Class::Metadata,
+        _ => Class::Run,
+    }
+}
+
+/// Paths a step writes (copies), or `None` when it may write anywhere.
+fn writes(step: &Step, workdir: Option<&str>) -> Option<Vec<PathKey>> {
+    match &step.kind {
+        StepKind::Copy(copy) => Some(facts::copy_dests(copy, workdir)),
+        StepKind::Add(add) => Some(vec![match &add.to {
+            Some(to) => PathKey::resolve(to, workdir),
+            None => PathKey::resolve(".", workdir),
+        }]),
+        _ => None,
+    }
+}
+
+/// Whether a RUN-like step `reader` may read what `writer` wrote.
+fn reads(reader: &Step, writer_paths: &[PathKey], workdir: Option<&str>) -> bool {
+    match &reader.kind {
+        StepKind::Packages(_) | StepKind::Deps(_) => false,
+        StepKind::Run(run) => match &run.inputs {
+            None => true,
+            Some(inputs) => inputs.iter().any(|input| {
+                let key = PathKey::resolve(input, workdir);
+                writer_paths.iter().any(|w| w.overlaps(&key))
+            }),
+        },
+        _ => true,
+    }
+}
+
+/// Whether step `a` (earlier) must stay before step `b`.
+fn must_precede(a: &Step, ca: Class, b: &Step, cb: Class, workdir: Option<&str>) -> bool {
+    use Class::*;
+    if ca == Metadata || cb == Metadata {
+        return false;
+    }
+    let a_writes = writes(a, workdir);
+    let b_writes = writes(b, workdir);
+    match (a_writes, b_writes) {
+        // copy then copy: only when the paths overlap
+        (Some(wa), Some(wb)) => wa.iter().any(|x| wb.iter().any(|y| x.overlaps(y))),
+        // copy then RUN: when the RUN reads the copy
+        (Some(wa), None) => reads(b, &wa, workdir),
+        // RUN then copy: the copy could overwrite the RUN's output, unless
+        // the RUN is `packages` (system paths) and the copy writes elsewhere
+        (None, Some(wb)) => !(ca == Packages && wb.iter().all(|p| !p.is_system())),
+        // RUN then RUN: always
+        (None, None) => true,
+    }
+}
+
+fn describe(step: &Step) -> String {
+    match &step.kind {
+        StepKind::Packages(p) => format!("packages {}", p.names.iter().map(|n| n.value.as_str()).collect::<Vec<_>>().join(" ")),
+        StepKind::Deps(_) => "deps { … }".to_owned(),
+        StepKind::Copy(c) => format!("copy {}", c.sources.iter().map(|s| format!("\"{}\"", s.value)).collect::<Vec<_>>().join(" ")),
+        StepKind::Add(_) => "add".to_owned(),
+        StepKind::Run(r) => format!("run \"{}\"", r.script.value.lines().next().unwrap_or("")),
+        StepKind::Label(_) => "label".to_owned(),
+        StepKind::Expose(_) => "expose".to_owned(),
+        StepKind::Cmd(_) => "cmd".to_owned(),
+        StepKind::Entrypoint(_) => "entrypoint".to_owned(),
+        StepKind::Healthcheck(_) => "healthcheck".to_owned(),
+        StepKind::StopSignal(_) => "stopsignal".to_owned(),
+        StepKind::Arg(a) => format!("arg \"{}\"", a.name.value),
+        _ => "step".to_owned(),
+    }
+}
+
+/// How often a copy's sources changed (sum over files under them).
+fn change_count(step: &Step, changes: Option<&ChangeCounts>) -> u32 {
+    let (Some(changes), StepKind::Copy(copy)) = (changes, &step.kind) else { return 0 };
+    copy.sources
+        .iter()
+        .map(|src| {
+            let src = facts::normalize(src);
+            changes
+                .iter()
+                .filter(|(path, _)| src.is_empty() || *path == &src || path.starts_with(&format!("{src}/")))
+                .map(|(_, n)| *n)
+                .sum::<u32>()
+        })
+        .sum()
+}
+
+/// Env-like names that tools read from the environment without the
+/// script naming them: an `arg` with such a name is used by every RUN.
+fn read_implicitly(name: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "GO", "CGO", "CARGO", "RUST", "NPM_", "NODE_", "YARN", "PNPM", "PIP_", "PYTHON", "UV_", "POETRY", "MAVEN",
+        "GRADLE", "JAVA", "DEBIAN_", "HTTP", "HTTPS", "NO_PROXY", "FTP_PROXY", "ALL_PROXY", "LANG", "LC_", "TZ",
+        "PATH", "HOME", "CC", "CXX", "CFLAGS", "LDFLAGS",
+    ];
+    let upper = name.to_ascii_uppercase();
+    PREFIXES.iter().any(|p| upper.starts_with(p))
+}
+
+fn order_stage(
+    steps: Vec<Step>,
+    workdirs: &[Option<String>],
+    changes: Option<&ChangeCounts>,
+    stage: StageId,
+    graph: &Graph,
+) -> (Vec<Step>, Vec<Rewrite>) {
+    let mut rewrites = Vec::new();
+    let n = steps.len();
+    let classes: Vec<Class> = steps.iter().map(|s| classify(s, graph)).collect();
+
+    // 1. Metadata without variables sinks to the end, in written order.
+    let has_var = |s: &Step| facts::step_texts(s).iter().any(|t| t.contains('$'));
+    let sinks: Vec<bool> = (0..n).map(|i| classes[i] == Class::Metadata && !has_var(&steps[i])).collect();
+
+    // 2. The rest: segments between barriers, list-scheduled by score.
+    let mut order: Vec<usize> = Vec::new();
+    let mut segment: Vec<usize> = Vec::new();
+    let flush = |segment: &mut Vec<usize>, order: &mut Vec<usize>| {
+        let chosen = schedule(segment, &steps, &classes, workdirs, changes);
+        order.extend(chosen);
+        segment.clear();
+    };
+    for i in 0..n {
+        if sinks[i] {
+            continue;
+        }
+        if classes[i] == Class::Barrier && !matches!(steps[i].kind, StepKind::Arg(_)) {
+            flush(&mut segment, &mut order);
+            order.push(i);
+        } else if let StepKind::Arg(_) = steps[i].kind {
+            // An arg is placed later, just before its first use.
+            flush(&mut segment, &mut order);
+            order.push(i);
+        } else {
+            segment.push(i);
+        }
+    }
+    flush(&mut segment, &mut order);
+
+    // 3. Each arg moves down past steps that cannot use it.
+    let mut k = 0;
+    while k < order.len() {
+        let i = order[k];
+        let StepKind::Arg(arg) = &steps[i].kind else {
+            k += 1;
+            continue;
+        };
+        let name = arg.name.value.as_str();
+        let mut dest = k;
+        while dest + 1 < order.len() {
+            let next = &steps[order[dest + 1]];
+            let uses = facts::step_texts(next).iter().any(|t| facts::mentions_var(t, name))
+                || matches!(next.kind, StepKind::Run(_) | StepKind::Deps(_) | StepKind::Packages(_)) && read_implicitly(name)
+                || matches!(next.kind, StepKind::Arg(_));
+            if uses {
+                break;
+            }
+            dest += 1;
+        }
+        if dest > k {
+            let moved = order.remove(k);
+            order.insert(dest, moved);
+            rewrites.push(Rewrite {
+                pass: "order_steps",
+                stage,
+                message: format!("moved arg \"{name}\" down to just before its first use: a new value re-runs fewer steps"),
+                span: steps[i].span,
+            });
+        } else {
+            k += 1;
+        }
+    }
+
+    order.extend((0..n).filter(|i| sinks[*i]));
+    for (pos, &i) in order.iter().enumerate() {
+        if sinks[i] && pos != i && (i + 1..n).any(|j| !sinks[j]) {
+            rewrites.push(Rewrite {
+                pass: "order_steps",
+                stage,
+                message: format!("moved {} to the end of the stage: metadata changes no file", describe(&steps[i])),
+                span: steps[i].span,
+            });
+        }
+    }
+    // Report moves of filesystem steps to an earlier place.
+    for (pos, &i) in order.iter().enumerate() {
+        if sinks[i] || matches!(steps[i].kind, StepKind::Arg(_)) {
+            continue;
+        }
+        let overtaken: Vec<usize> = order[pos + 1..].iter().copied().filter(|&j| j < i && !sinks[j]).collect();
+        if let Some(&first) = overtaken.first() {
+            rewrites.push(Rewrite {
+                pass: "order_steps",
+                stage,
+                message: format!(
+                    "moved {} before {}: it does not read what that step writes, so changing it no longer re-runs this step",
+                    describe(&steps[i]),
+                    describe(&steps[first])
+                ),
+                span: steps[i].span,
+            });
+        }
+    }
+    debug_assert_eq!(order.len(), n);
+    let mut slots: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
+    let steps = order.into_iter().map(|i| slots[i].take().expect("each step once")).collect();
+    (steps, rewrites)
+}
+
+/// A topological order of `segment` (indices into `steps`) under
+/// [`must_precede`], lowest score first, written order breaking ties.
+fn schedule(
+    segment: &[usize],
+    steps: &[Step],
+    classes: &[Class],
+    workdirs: &[Option<String>],
+    changes: Option<&ChangeCounts>,
+) -> Vec<usize> {
+    let n = segment.len();
+    let precedes = |y: usize, x: usize| {
+        let (a, b) = (segment[y], segment[x]);
+        must_precede(&steps[a], classes[a], &steps[b], classes[b], workdirs[b].as_deref())
+    };
+    // A step is as urgent as the most stable step that must wait for it.
+    let mut urgency: Vec<u32> = segment.iter().map(|&i| classes[i].score()).collect();
+    for x in (0..n).rev() {
+        for y in 0..x {
+            if precedes(y, x) {
+                urgency[y] = urgency[y].min(urgency[x]);
+            }
+        }
+    }
+    let mut done = vec![false; n];
+    let mut res = Vec::new();
+    for _ in 0..segment.len() {
+        let ready = (0..n).filter(|&x| !done[x] && (0..x).all(|y| done[y] || !precedes(y, x)));
+        let key = |x: usize| {
+            let i = segment[x];
+            let volatility = if classes[i] == Class::ContextCopy { change_count(&steps[i], changes) } else { 0 };
+            (urgency[x], volatility, i)
+        };
+        let next = ready.min_by_key(|&x| key(x)).expect("a step is always ready: precedence only points backwards");
+        done[next] = true;
+        res.push(segment[next]);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::source::SourceFile;
+
+    fn check(spec: &str, expect: &str) {
+        let source = SourceFile::new("buildspec.kdl", spec.to_owned());
+        let compiled = crate::compile(&source, &crate::CompileOpts::new()).expect("compiles");
+        let body: Vec<&str> = compiled.instructions.iter().map(|i| i.text.as_str()).collect();
+        assert_eq!(body.join("\n"), expect.trim());
+    }
+
+    #[test]
+    fn packages_move_before_source_and_metadata_sinks() {
+        check(
+            r#"builder "app" from="debian:bookworm-slim" {
+                workdir "/src"
+                label "a"="b"
+                copy "app.py"
+                packages "python3"
+                run "python3 -m compileall ."
+                cmd "python3" "app.py"
+            }"#,
+            r#"
+FROM debian:bookworm-slim AS app
+WORKDIR /src
+RUN --mount=type=cache,target=/var/cache/apt,id=buildspec-apt-cache,sharing=locked --mount=type=cache,target=/var/lib/apt/lists,id=buildspec-apt-lists,sharing=locked apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3
+COPY app.py ./app.py
+RUN python3 -m compileall .
+LABEL "a"="b"
+CMD ["python3","app.py"]"#,
+        );
+    }
+
+    #[test]
+    fn runs_keep_their_order_and_inputs_free_a_run() {
+        check(
+            r#"builder "app" from="debian:bookworm-slim" {
+                workdir "/src"
+                copy "src"
+                copy "Makefile"
+                run "make tools" inputs="Makefile"
+                run "make"
+            }"#,
+            r#"
+FROM debian:bookworm-slim AS app
+WORKDIR /src
+COPY Makefile ./Makefile
+RUN make tools
+COPY src ./src
+RUN make"#,
+        );
+        // Without inputs=, a RUN reads every earlier copy and stays after it.
+        check(
+            r#"builder "app" from="debian:bookworm-slim" {
+                workdir "/src"
+                copy "src"
+                copy "Makefile"
+                run "make tools"
+            }"#,
+            r#"
+FROM debian:bookworm-slim AS app
+WORKDIR /src
+COPY src ./src
+COPY Makefile ./Makefile
+RUN make tools"#,
+        );
+    }
+
+    #[test]
+    fn args_move_to_their_first_use() {
+        check(
+            r#"builder "app" from="debian:bookworm-slim" {
+                arg "VERSION" default="1"
+                workdir "/src"
+                copy "a"
+                run "echo build"
+                run "echo $VERSION > v"
+            }"#,
+            r#"
+FROM debian:bookworm-slim AS app
+WORKDIR /src
+COPY a ./a
+RUN echo build
+ARG VERSION=1
+RUN echo $VERSION > v"#,
+        );
+        check(
+            r#"builder "app" from="debian:bookworm-slim" {
+                workdir "/src"
+                arg "VERSION" default="1"
+                copy "a"
+                run "echo build"
+                run "echo $VERSION > v"
+            }"#,
+            r#"
+FROM debian:bookworm-slim AS app
+WORKDIR /src
+COPY a ./a
+RUN echo build
+ARG VERSION=1
+RUN echo $VERSION > v"#,
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! Dependency split for known toolchains: a `copy` of the sources followed
+//! by the toolchain's build becomes a manifest copy and a dependency fetch
+//! (a `deps` block) before the source copy, so a source change re-uses
+//! the fetched (for cargo: compiled) dependencies.
+//!
+//! ```text
+//! workdir "/app"; copy "."; run "npm ci && npm run build"
+//! ⇒ workdir "/app"; deps { copy "package.json" "package-lock.json" to="/app/"; run "npm ci" }
+//!   copy "."; run "npm run build"
+//! ```
+//!
+//! Presets: cargo, go modules, npm, pnpm, yarn, pip, poetry, uv, maven,
+//! gradle. A preset applies when the manifests exist in the context (the
+//! CLI lists it), the copy puts them in the RUN's working directory, and
+//! the stage has no `deps` block of its own. When the fetch command is the
+//! start of the build script (`npm ci && …`), it is taken out of it.
+//! Assumed: the fetch writes nothing the source copy brings from the
+//! context (keep `node_modules`, `target`, `.venv` out of the context).
+
+use std::collections::BTreeSet;
+
+use crate::graph::{Graph, Rewrite, StageId};
+use crate::passes::facts::{self, PathKey};
+use crate::source::Spanned;
+use crate::spec::{Copy, Run, Step, StepKind};
+
+/// A toolchain: how to spot its build, its manifests, how to fetch.
+pub struct Preset {
+    pub name: &'static str,
+    /// Words that mark a script as using this toolchain.
+    pub detect: &'static [&'static str],
+    /// Manifest files; the first must exist.
+    pub manifests: &'static [&'static str],
+    /// The segment of a script that fetches dependencies.
+    pub install: &'static [&'static str],
+}
+
+pub const PRESETS: &[Preset] = &[
+    Preset { name: "cargo", detect: &["cargo build", "cargo test", "cargo install", "cargo run"], manifests: &["Cargo.toml", "Cargo.lock"], install: &[] },
+    Preset { name: "go", detect: &["go build", "go test", "go install", "go vet", "go run"], manifests: &["go.mod", "go.sum"], install: &["go mod download"] },
+    Preset { name: "pnpm", detect: &["pnpm "], manifests: &["pnpm-lock.yaml", "package.json"], install: &["pnpm install"] },
+    Preset { name: "yarn", detect: &["yarn"], manifests: &["yarn.lock", "package.json"], install: &["yarn install", "yarn --frozen-lockfile"] },
+    Preset { name: "npm", detect: &["npm ", "npx "], manifests: &["package.json", "package-lock.json", "npm-shrinkwrap.json"], install: &["npm ci", "npm install"] },
+    Preset { name: "poetry", detect: &["poetry install"], manifests: &["poetry.lock", "pyproject.toml"], install: &[] },
+    Preset { name: "uv", detect: &["uv sync"], manifests: &["uv.lock", "pyproject.toml"], install: &[] },
+    Preset { name: "pip", detect: &["pip install"], manifests: &["requirements.txt"], install: &["pip install"] },
+    Preset { name: "maven", detect: &["mvn "], manifests: &["pom.xml"], install: &[] },
+    Preset { name: "gradle", detect: &["gradle ", "gradlew "], manifests: &["build.gradle", "build.gradle.kts", "settings.gradle", "settings.gradle.kts", "gradle.properties"], install: &[] },
+];
+
+/// The preset a script uses, if any.
+pub fn detect(script: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.detect.iter().any(|d| script.contains(d)))
+}
+
+pub fn split_dependencies(mut graph: Graph, context: Option<&BTreeSet<String>>) -> Graph {
+    let Some(context) = context else { return graph };
+    for i in 0..graph.stages.len() {
+        let id = StageId(i);
+        if graph.stages[i].steps.iter().any(|s| matches!(s.kind, StepKind::Deps(_))) {
+            continue;
+        }
+        let workdirs = facts::workdirs(&graph, id);
+        if let Some((copy_idx, run_idx, source, preset)) = find_split(&graph.stages[i].steps, &workdirs, context) {
+            let dest = workdirs[run_idx].clone().expect("checked known");
+            let rewrite = apply(&mut graph.stages[i].steps, copy_idx, run_idx, &source, preset, &dest, context);
+            graph.rewrites.push(Rewrite { pass: "split_dependencies", stage: id, message: rewrite.0, span: rewrite.1 });
+        }
+    }
+    graph
+}
+
+/// The first source copy and toolchain RUN that can be split.
+fn find_split(
+    steps: &[Step],
+    workdirs: &[Option<String>],
+    context: &BTreeSet<String>,
+) -> Option<(usize, usize, String, &'static Preset)> {
+    for (run_idx, step) in steps.iter().enumerate() {
+        let StepKind::Run(run) = &step.kind else { continue };
+        let Some(preset) = detect(&run.script) else { continue };
+        let run_wd = workdirs[run_idx].as_deref()?;
+        for copy_idx in (0..run_idx).rev() {
+            let StepKind::Copy(copy) = &steps[copy_idx].kind else { continue };
+            if copy.from.is_some() {
+                continue;
+            }
+            for src in &copy.sources {
+                let src = facts::normalize(src);
+                let dest = match &copy.to {
+                    Some(to) if copy.sources.len() == 1 => PathKey::resolve(to, workdirs[copy_idx].as_deref()),
+                    Some(_) => continue,
+                    None => PathKey::resolve(&crate::spec::default_destination(&src), workdirs[copy_idx].as_deref()),
+                };
+                // The copied directory must land where the build runs.
+                let lands_in_wd = matches!((&dest, src.is_empty()), (PathKey::Absolute(d), _) if d == run_wd);
+                let src_dir = if src.is_empty() { String::new() } else { format!("{src}/") };
+                let has_manifest = context.contains(&format!("{src_dir}{}", preset.manifests[0]));
+                let workspace = preset.name == "cargo"
+                    && context.iter().any(|f| f.starts_with(&src_dir) && f.ends_with("/Cargo.toml") && f.len() > src_dir.len() + "Cargo.toml".len());
+                if lands_in_wd && has_manifest && !workspace {
+                    return Some((copy_idx, run_idx, src, preset));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Splits a script into simple `&&`/newline segments, or `None` when it is
+/// not a plain chain of commands.
+fn segments(script: &str) -> Option<Vec<String>> {
+    let mut res = Vec::new();
+    for line in script.lines() {
+        for seg in line.split("&&") {
+            let seg = seg.trim();
+            if seg.is_empty() {
+                continue;
+            }
+            if seg.contains(['\'', '"', '`', '(', ')', '{', '}', '|', ';', '<', '>', '\\', '#']) {
+                return None;
+            }
+            res.push(seg.to_owned());
+        }
+    }
+    Some(res)
+}
+
+fn cargo_fetch(script: &str, locked: bool) -> String {
+    let mut flags = String::new();
+    if script.contains("--release") {
+        flags.push_str(" --release");
+    }
+    if locked || script.contains("--locked") {
+        flags.push_str(" --locked");
+    }
+    format!(
+        r#"if [ ! -e src/main.rs ] && [ ! -e src/lib.rs ]; then mkdir -p src && echo 'fn main() {{}}' > src/main.rs && stub=1; fi
+cargo build{flags}
+if [ -n "${{stub:-}}" ]; then
+    rm -rf src
+    name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
+    crate=$(echo "$name" | tr - _)
+    rm -rf target/*/.fingerprint/"$name"-* target/*/deps/"$crate"-* target/*/incremental/"$crate"-* target/*/"$name" target/*/"$name".d
+fi"#
+    )
+}
+
+fn apply(
+    steps: &mut Vec<Step>,
+    copy_idx: usize,
+    run_idx: usize,
+    source: &str,
+    preset: &Preset,
+    dest: &str,
+    context: &BTreeSet<String>,
+) -> (String, crate::source::Span) {
+    let span = steps[copy_idx].span;
+    let src_dir = if source.is_empty() { String::new() } else { format!("{source}/") };
+    let manifests: Vec<String> = preset
+        .manifests
+        .iter()
+        .map(|m| format!("{src_dir}{m}"))
+        .filter(|m| context.contains(m))
+        .collect();
+    let has_lock = |name: &str| manifests.iter().any(|m| m.ends_with(name));
+    let StepKind::Run(run) = &steps[run_idx].kind else { unreachable!("found a run") };
+    let script = run.script.value.clone();
+    let mut rest: Option<String> = None;
+    let fetch = match preset.name {
+        "cargo" => cargo_fetch(&script, has_lock("Cargo.lock")),
+        "poetry" => "poetry install --no-root --no-interaction".to_owned(),
+        "uv" => "uv sync --frozen --no-install-project".to_owned(),
+        "maven" => "mvn -B dependency:go-offline".to_owned(),
+        "gradle" if script.contains("gradlew") => "./gradlew dependencies --no-daemon".to_owned(),
+        "gradle" => "gradle dependencies --no-daemon".to_owned(),
+        _ => {
+            let segs = segments(&script);
+            let install_at = segs.as_ref().and_then(|segs| {
+                segs.iter().position(|s| preset.install.iter().any(|i| s.contains(i)) && (preset.name != "pip" || s.contains("-r ")))
+            });
+            match (segs, install_at) {
+                (Some(segs), Some(at)) => {
+                    rest = Some(segs[at + 1..].join(" && "));
+                    segs[..=at].join(" && ")
+                }
+                _ => match preset.name {
+                    "go" => "go mod download".to_owned(),
+                    "npm" if has_lock("package-lock.json") || has_lock("npm-shrinkwrap.json") => "npm ci".to_owned(),
+                    "npm" => "npm install".to_owned(),
+                    "pnpm" => "pnpm install --frozen-lockfile".to_owned(),
+                    "yarn" => "yarn install --frozen-lockfile".to_owned(),
+                    _ => "pip install -r requirements.txt".to_owned(),
+                },
+            }
+        }
+    };
+    let manifest_copy = Step {
+        kind: StepKind::Copy(Copy {
+            sources: manifests.iter().map(|m| Spanned::new(m.clone(), span)).collect(),
+            to: Some(Spanned::new(format!("{}/", dest.trim_end_matches('/')), span)),
+            ..Copy::default()
+        }),
+        span,
+    };
+    let fetch_run = Step {
+        kind: StepKind::Run(Run {
+            script: Spanned::new(fetch.clone(), span),
+            network: run.network.clone(),
+            inputs: None,
+            ..Run::default()
+        }),
+        span: steps[run_idx].span,
+    };
+    let message = format!(
+        "split the {} dependencies out: {} copied and `{}` run before the sources, so a source change re-uses them",
+        preset.name,
+        manifests.join(", "),
+        fetch.lines().find(|l| l.contains(preset.name) || l.contains("install") || l.contains("cargo")).unwrap_or(&fetch).trim()
+    );
+    match rest {
+        Some(rest) if rest.is_empty() => {
+            steps.remove(run_idx);
+        }
+        Some(rest) => {
+            if let StepKind::Run(run) = &mut steps[run_idx].kind {
+                run.script.value = rest;
+            }
+        }
+        None => {}
+    }
+    steps.insert(copy_idx, Step { kind: StepKind::Deps(vec![manifest_copy, fetch_run]), span });
+    (message, span)
+}
