@@ -122,7 +122,7 @@ fn syntax_adds_the_line_and_unlocks_exclude() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("# syntax=docker/dockerfile:1.7-labs\n"), "{text}");
-    assert!(text.contains("COPY --exclude=*.md . /src"), "{text}");
+    assert!(text.contains("COPY --link --exclude=*.md . /src"), "{text}");
 }
 
 #[test]

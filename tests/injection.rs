@@ -95,7 +95,8 @@ fn check(template: &str, value: &str) -> Result<(), TestCaseError> {
             prop_assert_eq!(got, want, "spec:\n{}\nDockerfile:\n{}", text, compiled.dockerfile);
             let n_ignore = compiled.dockerignore.lines().count();
             let n_excludes = compiled.graph.context.excludes.len();
-            prop_assert_eq!(n_ignore, 1 + n_excludes, "one .dockerignore line per exclude");
+            let n_allowed = compiled.graph.context.allowlist.as_ref().map_or(0, |a| 2 + a.len());
+            prop_assert_eq!(n_ignore, 1 + n_allowed + n_excludes, "one .dockerignore line per rule");
             if template.contains("{ run V }") {
                 let run = compiled.instructions.iter().find(|i| i.keyword == "RUN").unwrap();
                 prop_assert_eq!(script_of(&run.text), value.strip_suffix('\n').unwrap_or(value));
