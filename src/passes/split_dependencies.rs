@@ -36,8 +36,8 @@ pub struct Preset {
 }
 
 pub const PRESETS: &[Preset] = &[
-    Preset { name: "cargo", detect: &["cargo build", "cargo test", "cargo install", "cargo run"], manifests: &["Cargo.toml", "Cargo.lock"], install: &[] },
-    Preset { name: "go", detect: &["go build", "go test", "go install", "go vet", "go run"], manifests: &["go.mod", "go.sum"], install: &["go mod download"] },
+    Preset { name: "cargo", detect: &["cargo build", "cargo test", "cargo install", "cargo run", "cargo fetch"], manifests: &["Cargo.toml", "Cargo.lock"], install: &[] },
+    Preset { name: "go", detect: &["go build", "go test", "go install", "go vet", "go run", "go mod download", "go generate"], manifests: &["go.mod", "go.sum"], install: &["go mod download"] },
     Preset { name: "pnpm", detect: &["pnpm "], manifests: &["pnpm-lock.yaml", "package.json"], install: &["pnpm install"] },
     Preset { name: "yarn", detect: &["yarn"], manifests: &["yarn.lock", "package.json"], install: &["yarn install", "yarn --frozen-lockfile"] },
     Preset { name: "npm", detect: &["npm ", "npx "], manifests: &["package.json", "package-lock.json", "npm-shrinkwrap.json"], install: &["npm ci", "npm install"] },
