@@ -54,11 +54,28 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
         res.push(PlannedStep {
             stage: stage.clone(),
             line: source.line_of(origin.span.offset),
-            instruction: ins.text.lines().next().unwrap_or("").to_owned(),
+            instruction: display(&ins.text),
             rebuild,
         });
     }
     res
+}
+
+/// An instruction the way BuildKit's progress shows it: its first line,
+/// and for a heredoc, the heredoc's first line in parentheses.
+fn display(text: &str) -> String {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or("").to_owned();
+    if !first.contains("<<") {
+        return first;
+    }
+    let body: Vec<&str> = lines.collect();
+    let body = &body[..body.len().saturating_sub(1)];
+    match body {
+        [] => first,
+        [only] => format!("{first} ({only})"),
+        [head, ..] => format!("{first} ({head}...)"),
+    }
 }
 
 fn glob(pattern: &str) -> Option<GlobMatcher> {

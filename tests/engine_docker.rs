@@ -173,6 +173,156 @@ fn image_files(e: &Engine, image: &str) -> Result<BTreeSet<(String, u32, Vec<u8>
     Ok(files)
 }
 
+/// An image's final filesystem: every path with its mode, owner and
+/// content (or link target), layers applied in order, whiteouts honoured.
+fn flatten(e: &Engine, image: &str) -> Result<std::collections::BTreeMap<String, (u32, u64, u64, Vec<u8>)>, String> {
+    let saved = ok(e.docker(&["save", image]), "docker save")?.stdout;
+    let mut blobs = std::collections::HashMap::new();
+    let mut archive = tar::Archive::new(saved.as_slice());
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.path().map_err(|e| e.to_string())?.to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).map_err(|e| e.to_string())?;
+        blobs.insert(name, data);
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&blobs["manifest.json"]).map_err(|e| e.to_string())?;
+    let mut fs = std::collections::BTreeMap::new();
+    for layer in manifest[0]["Layers"].as_array().ok_or("no layers")? {
+        let data = &blobs[layer.as_str().ok_or("layer name")?];
+        let mut layer = tar::Archive::new(data.as_slice());
+        for entry in layer.entries().map_err(|e| e.to_string())? {
+            let mut entry = entry.map_err(|e| e.to_string())?;
+            let path = entry.path().map_err(|e| e.to_string())?.to_string_lossy().trim_end_matches('/').to_owned();
+            let (dir, base) = path.rsplit_once('/').map(|(d, b)| (format!("{d}/"), b.to_owned())).unwrap_or((String::new(), path.clone()));
+            if base == ".wh..wh..opq" {
+                fs.retain(|p: &String, _| !p.starts_with(&dir));
+                continue;
+            }
+            if let Some(gone) = base.strip_prefix(".wh.") {
+                let gone = format!("{dir}{gone}");
+                fs.retain(|p: &String, _| p != &gone && !p.starts_with(&format!("{gone}/")));
+                continue;
+            }
+            let header = entry.header();
+            let (mode, uid, gid) = (header.mode().unwrap_or(0), header.uid().unwrap_or(0), header.gid().unwrap_or(0));
+            let mut content = Vec::new();
+            if let Ok(Some(link)) = entry.link_name() {
+                content = link.to_string_lossy().as_bytes().to_vec();
+            } else {
+                std::io::Read::read_to_end(&mut entry, &mut content).map_err(|e| e.to_string())?;
+            }
+            if path.ends_with(".pyc") && content.len() >= 16 {
+                // Python writes the source's build-time mtime into bytes 8..12.
+                content[8..12].fill(0);
+            }
+            fs.insert(path, (mode, uid, gid, content));
+        }
+    }
+    Ok(fs)
+}
+
+fn image_config(e: &Engine, image: &str) -> Result<serde_json::Value, String> {
+    let out = ok(e.docker(&["image", "inspect", "-f", "{{json .Config}}", image]), "image inspect")?;
+    let mut config: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    // Fields that name the build, not the image's behaviour.
+    for key in ["Image", "Hostname", "Domainname"] {
+        config.as_object_mut().map(|c| c.remove(key));
+    }
+    Ok(config)
+}
+
+/// For every example, the runtime image of the optimized lowering has the
+/// same files (path, mode, owner, content) and config as the literal one.
+fn optimized_images_match_literal_ones(e: &Engine) -> Check {
+    for entry in std::fs::read_dir(root().join("specs")).map_err(|e| e.to_string())? {
+        let dir = entry.map_err(|e| e.to_string())?.path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        build(e, &dir, &["-t", &format!("opt-{name}")])?;
+        build(e, &dir, &["--no-optimize", "-t", &format!("lit-{name}")])?;
+        let (opt, lit) = (flatten(e, &format!("opt-{name}"))?, flatten(e, &format!("lit-{name}"))?);
+        if opt != lit {
+            let differ: Vec<&String> = opt
+                .keys()
+                .chain(lit.keys())
+                .filter(|k| opt.get(*k) != lit.get(*k))
+                .take(10)
+                .collect();
+            return Err(format!("{name}: optimized and literal images differ at {differ:?}"));
+        }
+        let (copt, clit) = (image_config(e, &format!("opt-{name}"))?, image_config(e, &format!("lit-{name}"))?);
+        if copt != clit {
+            return Err(format!("{name}: configs differ:\n{copt}\n{clit}"));
+        }
+    }
+    Ok(())
+}
+
+/// Copies a directory tree (a spec and its app) to edit it freely.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// `plan --changed` predicts exactly the steps the engine re-executes.
+fn plan_predicts_the_engine(e: &Engine) -> Check {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("go-static", "main.go", "from greeter", "from the greeter"),
+        ("python-app", "hello/app.py", "hello from flask", "hello again from flask"),
+        ("static-site", "styles/main.scss", "#0a7", "#0b8"),
+        ("static-site", "pages/index.php", "reproducible", "repeatable"),
+        ("rust-service", "src/main.rs", "hello from api", "hello again from api"),
+        ("plugins", "README.md", "", ""),
+    ];
+    for (spec, path, from, to) in cases {
+        let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        copy_tree(&spec_dir(spec), tmp.path());
+        build(e, tmp.path(), &["-t", "plan-check"])?;
+        let file = tmp.path().join(path);
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        std::fs::write(&file, if from.is_empty() { format!("{text}\nedited\n") } else { text.replace(from, to) }).unwrap();
+        let planned = ok(e.buildspec(&["plan", "--format", "json", "--changed", path], tmp.path()), "plan")?;
+        let doc: serde_json::Value = serde_json::from_slice(&planned.stdout).map_err(|e| e.to_string())?;
+        let normalize = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let predicted: BTreeSet<(String, String)> = doc["steps"]
+            .as_array()
+            .ok_or("no steps")?
+            .iter()
+            .filter(|s| s["rebuild"] == true)
+            .map(|s| (s["stage"].as_str().unwrap_or("").to_owned(), normalize(s["instruction"].as_str().unwrap_or(""))))
+            .collect();
+        let log = text_of(&build(e, tmp.path(), &["-t", "plan-check"])?);
+        let executed: BTreeSet<(String, String)> = steps(&log)
+            .into_iter()
+            .filter(|(_, cached)| !cached)
+            .map(|(name, _)| {
+                let (stage, instruction) = name.trim_start_matches('[').split_once("] ").unwrap_or(("", &name));
+                (stage.split_whitespace().next().unwrap_or("").to_owned(), normalize(instruction))
+            })
+            .collect();
+        // The engine shows a heredoc RUN by its first line, as plan does.
+        if predicted != executed {
+            return Err(format!(
+                "{spec}, {path} changed: plan predicted {predicted:#?}\nbut the engine re-executed {executed:#?}"
+            ));
+        }
+        eprintln!("    {spec}: {path} changed → {} steps re-executed, as planned", executed.len());
+    }
+    Ok(())
+}
+
+fn text_of(out: &Output) -> String {
+    text(out)
+}
+
 /// Passing tests gate the runtime but add no file to it.
 fn passing_tests_add_no_file(e: &Engine) -> Check {
     let dir = spec_dir("lint-test");
@@ -359,6 +509,8 @@ fn main() {
         ("no_change_rebuild_executes_nothing", no_change_rebuild_executes_nothing),
         ("remote_engine_over_tcp", remote_engine_over_tcp),
         ("no_engine_is_one_clear_line", no_engine_is_one_clear_line),
+        ("optimized_images_match_literal_ones", optimized_images_match_literal_ones),
+        ("plan_predicts_the_engine", plan_predicts_the_engine),
     ];
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let selected: Vec<_> = checks.iter().filter(|(n, _)| filter.is_empty() || filter.iter().any(|f| n.contains(f.as_str()))).collect();

@@ -136,6 +136,15 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
     res
 }
 
+/// A step's Dockerfile text, for comparing steps (stages with the same
+/// base lower a step the same way).
+pub fn step_text(step: &Step) -> String {
+    let mut res = Vec::new();
+    let mut cx = StageCx { manager: None, posix_shell: true };
+    step_instructions_inner(step, &mut cx, &mut res);
+    res.into_iter().map(|i| i.text).collect::<Vec<_>>().join("\n")
+}
+
 /// What the emitter tracks while going through a stage's steps.
 struct StageCx {
     manager: Option<PackageManager>,

@@ -32,6 +32,19 @@ fn caches_for(preset: &str, script: &str) -> &'static [(&'static str, &'static s
 }
 
 pub fn add_cache_mounts(mut graph: Graph) -> Graph {
+    // A cache the spec names at a path keeps its id wherever it is added.
+    let mut named: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for stage in &graph.stages {
+        crate::graph::build::for_each_step(&stage.steps, &mut |step| {
+            if let StepKind::Run(run) = &step.kind {
+                for cache in &run.caches {
+                    if let Some(id) = &cache.id {
+                        named.entry(cache.target.value.trim_end_matches('/').to_owned()).or_insert_with(|| id.value.clone());
+                    }
+                }
+            }
+        });
+    }
     for i in 0..graph.stages.len() {
         let id = StageId(i);
         let apt = graph.package_manager(id) == Some(PackageManager::Apt);
@@ -46,7 +59,7 @@ pub fn add_cache_mounts(mut graph: Graph) -> Graph {
                         || matches!(&user.value, crate::spec::User::Name(n) if n == "root" || n.starts_with("root:") || n == "0" || n.starts_with("0:"));
                 }
                 StepKind::Run(run) if as_root => {
-                    if let Some(added) = add_to_run(run) {
+                    if let Some(added) = add_to_run(run, &named) {
                         rewrites.push(Rewrite { pass: "add_cache_mounts", stage: id, message: added, span });
                     }
                 }
@@ -78,7 +91,7 @@ fn visit(steps: &mut [Step], f: &mut impl FnMut(&mut Step)) {
 }
 
 /// Adds the toolchain's caches that the RUN does not mount already.
-fn add_to_run(run: &mut Run) -> Option<String> {
+fn add_to_run(run: &mut Run, named: &std::collections::HashMap<String, String>) -> Option<String> {
     let preset = detect(&run.script)?;
     fn taken(run: &Run, target: &str) -> bool {
         run.caches.iter().any(|c| c.target.value.trim_end_matches('/') == target)
@@ -91,7 +104,7 @@ fn add_to_run(run: &mut Run) -> Option<String> {
         if !taken(run, target) {
             run.caches.push(Cache {
                 target: Spanned::new((*target).to_owned(), span),
-                id: Some(Spanned::new((*id).to_owned(), span)),
+                id: Some(Spanned::new(named.get(*target).cloned().unwrap_or_else(|| (*id).to_owned()), span)),
                 sharing: None,
             });
             added.push(*target);

@@ -10,6 +10,7 @@ mod gate_tests;
 mod order_steps;
 mod prune_unreachable;
 mod runtime_hygiene;
+mod share_common_prefixes;
 pub mod split_dependencies;
 
 pub use add_cache_mounts::add_cache_mounts;
@@ -18,6 +19,7 @@ pub use gate_tests::{gate_tests, ungateable_tests};
 pub use order_steps::{order_steps, ChangeCounts};
 pub use prune_unreachable::prune_unreachable;
 pub use runtime_hygiene::runtime_hygiene;
+pub use share_common_prefixes::share_common_prefixes;
 pub use split_dependencies::split_dependencies;
 
 use std::collections::BTreeSet;
@@ -48,6 +50,7 @@ pub fn run_all(graph: Graph, opts: &PassOpts<'_>) -> Graph {
         graph = split_dependencies(graph, opts.context_files);
         graph = add_cache_mounts(graph);
         graph = order_steps(graph, opts.changes);
+        graph = share_common_prefixes(graph);
         graph = runtime_hygiene(graph);
     }
     if opts.gate_tests {

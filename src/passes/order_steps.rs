@@ -405,6 +405,30 @@ RUN make tools"#,
     }
 
     #[test]
+    fn independent_copies_go_from_least_to_most_changed() {
+        let spec = r#"builder "app" from="debian:bookworm-slim" {
+                workdir "/src"
+                copy "src"
+                copy "assets"
+                copy "config"
+                run "make"
+            }"#;
+        let source = SourceFile::new("buildspec.kdl", spec.to_owned());
+        let changes: crate::passes::ChangeCounts =
+            [("src/main.c", 40), ("src/util.c", 12), ("assets/logo.png", 1), ("config/app.toml", 5)]
+                .into_iter()
+                .map(|(p, n)| (p.to_owned(), n))
+                .collect();
+        let opts = crate::CompileOpts { changes: Some(changes), ..crate::CompileOpts::new() };
+        let compiled = crate::compile(&source, &opts).expect("compiles");
+        let copies: Vec<&str> =
+            compiled.instructions.iter().filter(|i| i.keyword == "COPY").map(|i| i.text.as_str()).collect();
+        assert_eq!(copies, ["COPY assets ./assets", "COPY config ./config", "COPY src ./src"]);
+        // Without history, the written order stays.
+        check(spec, "FROM debian:bookworm-slim AS app\nWORKDIR /src\nCOPY src ./src\nCOPY assets ./assets\nCOPY config ./config\nRUN make");
+    }
+
+    #[test]
     fn args_move_to_their_first_use() {
         check(
             r#"builder "app" from="debian:bookworm-slim" {

@@ -1,0 +1,208 @@
+//! Common prefixes: stages that start from the same base with the same
+//! leading steps share one stage that does that work once.
+//!
+//! ```text
+//! builder "api" from="debian" { packages "gcc"; run "make api" }
+//! builder "cli" from="debian" { packages "gcc"; run "make cli" }
+//! ⇒ builder "api-base" from="debian" { packages "gcc" }
+//!   builder "api" from="api-base" { run "make api" }
+//!   builder "cli" from="api-base" { run "make cli" }
+//! ```
+//!
+//! Only prefixes that do work (a RUN, `packages`, a `deps` block) are
+//! shared, and a prefix stops before an `arg` (args do not carry over
+//! from one stage to the next). When one stage is the whole prefix, the
+//! others start from it instead of from a new stage.
+
+use crate::graph::{Base, Dep, EdgeKind, Graph, Rewrite, Stage, StageId};
+use crate::source::Spanned;
+use crate::spec::{Role, StepKind};
+
+pub fn share_common_prefixes(mut graph: Graph) -> Graph {
+    loop {
+        let Some((members, k)) = find_group(&graph) else { return graph };
+        graph = share(graph, &members, k);
+    }
+}
+
+fn texts(graph: &Graph, id: StageId) -> Vec<String> {
+    graph.stage(id).steps.iter().map(crate::emit::step_text).collect()
+}
+
+fn does_work(kind: &StepKind) -> bool {
+    matches!(kind, StepKind::Run(_) | StepKind::Packages(_) | StepKind::Deps(_))
+}
+
+/// The first group of stages (by written order) that share a useful
+/// prefix, and its length.
+fn find_group(graph: &Graph) -> Option<(Vec<StageId>, usize)> {
+    let ids: Vec<StageId> = graph.order.clone();
+    for (x, &a) in ids.iter().enumerate() {
+        let sa = graph.stage(a);
+        if matches!(sa.base, Base::Dynamic { .. }) {
+            continue;
+        }
+        let ta = texts(graph, a);
+        let limit = sa.steps.iter().position(|s| matches!(s.kind, StepKind::Arg(_))).unwrap_or(sa.steps.len());
+        let mut best: Option<(Vec<StageId>, usize)> = None;
+        for &b in &ids[x + 1..] {
+            let sb = graph.stage(b);
+            if sb.base != sa.base || sb.platform.as_ref().map(|p| &p.value) != sa.platform.as_ref().map(|p| &p.value) {
+                continue;
+            }
+            let tb = texts(graph, b);
+            let k = ta.iter().zip(&tb).take(limit).take_while(|(p, q)| p == q).count();
+            if k == 0 || !sa.steps[..k].iter().any(|s| does_work(&s.kind)) {
+                continue;
+            }
+            match &mut best {
+                Some((members, bk)) if k == *bk => members.push(b),
+                Some((_, bk)) if k < *bk => {}
+                _ => best = Some((vec![a, b], k)),
+            }
+        }
+        if best.is_some() {
+            return best;
+        }
+    }
+    None
+}
+
+fn unique_name(graph: &Graph, base: &str) -> String {
+    let mut name = format!("{base}-base");
+    let mut n = 1;
+    while graph.find(&name).is_some() {
+        n += 1;
+        name = format!("{base}-base{n}");
+    }
+    name
+}
+
+fn share(mut graph: Graph, members: &[StageId], k: usize) -> Graph {
+    let first = members[0];
+    // When a member is exactly the prefix, it is the shared stage.
+    let whole = members.iter().copied().find(|m| graph.stage(*m).steps.len() == k);
+    let shared = match whole {
+        Some(id) => id,
+        None => {
+            let template = graph.stage(first).clone();
+            let id = StageId(graph.stages.len());
+            let name = unique_name(&graph, &template.name.value);
+            let stage = Stage {
+                id,
+                role: Role::Builder,
+                name: Spanned::new(name, template.name.span),
+                from: template.from.clone(),
+                base: template.base.clone(),
+                platform: template.platform.clone(),
+                gate: false,
+                steps: template.steps[..k].to_vec(),
+                gates: Vec::new(),
+                deps: Vec::new(),
+                span: template.span,
+            };
+            graph.stages.push(stage);
+            let pos = graph.order.iter().position(|o| *o == first).unwrap_or(0);
+            graph.order.insert(pos, id);
+            recompute_deps(&mut graph, id);
+            id
+        }
+    };
+    let shared_name = graph.stage(shared).name.clone();
+    for &m in members {
+        if m == shared {
+            continue;
+        }
+        let stage = &mut graph.stages[m.0];
+        stage.steps.drain(..k);
+        stage.from = Spanned::new(shared_name.value.clone(), stage.from.span);
+        stage.base = Base::Stage(shared);
+        recompute_deps(&mut graph, m);
+        let message = format!(
+            "`{}` starts from `{}`, which holds the {k} leading step(s) it shared with other stages: that work runs once",
+            graph.stage(m).name.value, shared_name.value
+        );
+        let span = graph.stage(m).name.span;
+        graph.rewrites.push(Rewrite { pass: "share_common_prefixes", stage: m, message, span });
+    }
+    // Keep dependencies before their dependents.
+    let keep: std::collections::BTreeSet<StageId> = graph.order.iter().copied().collect();
+    graph.order = crate::graph::topological_order(&graph, &keep, Some(graph.target));
+    graph
+}
+
+/// A stage's dependencies, from its base, its steps and its gates.
+fn recompute_deps(graph: &mut Graph, id: StageId) {
+    let stage = graph.stage(id);
+    let mut deps = Vec::new();
+    match &stage.base {
+        Base::Stage(on) => deps.push(Dep { on: *on, kind: EdgeKind::From, span: stage.from.span }),
+        Base::Dynamic { candidates, .. } => {
+            deps.extend(candidates.iter().map(|on| Dep { on: *on, kind: EdgeKind::From, span: stage.from.span }))
+        }
+        _ => {}
+    }
+    crate::graph::build::for_each_step(&stage.steps, &mut |step| {
+        let mut push = |value: &Spanned<String>, kind| {
+            if let Some(on) = graph.find(value) {
+                deps.push(Dep { on, kind, span: value.span });
+            }
+        };
+        match &step.kind {
+            StepKind::Copy(c) => c.from.iter().for_each(|f| push(f, EdgeKind::CopyFrom)),
+            StepKind::Run(r) => r.binds.iter().filter_map(|b| b.from.as_ref()).for_each(|f| push(f, EdgeKind::BindFrom)),
+            _ => {}
+        }
+    });
+    for gate in &stage.gates {
+        deps.push(Dep { on: *gate, kind: EdgeKind::Gate, span: graph.stage(*gate).name.span });
+    }
+    graph.stages[id.0].deps = deps;
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::source::SourceFile;
+
+    fn compile(spec: &str) -> String {
+        let source = SourceFile::new("buildspec.kdl", spec.to_owned());
+        let compiled = crate::compile(&source, &crate::CompileOpts::new()).expect("compiles");
+        compiled.instructions.iter().map(|i| i.text.as_str()).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn a_shared_prefix_becomes_one_stage() {
+        let out = compile(
+            r#"builder "api" from="debian:bookworm-slim" { run "make deps"; run "make api"; }
+builder "cli" from="debian:bookworm-slim" { run "make deps"; run "make cli"; }
+runtime "app" from="debian:bookworm-slim" { copy "/api" from="api" to="/api"; copy "/cli" from="cli" to="/cli"; }"#,
+        );
+        assert_eq!(
+            out,
+            "FROM debian:bookworm-slim AS api-base\nRUN make deps\nFROM api-base AS api\nRUN make api\nFROM api-base AS cli\nRUN make cli\nFROM debian:bookworm-slim AS app\nCOPY --from=api --link /api /api\nCOPY --from=cli --link /cli /cli"
+        );
+    }
+
+    #[test]
+    fn a_stage_that_is_the_prefix_is_shared_as_it_is() {
+        let out = compile(
+            r#"builder "tools" from="debian:bookworm-slim" { run "make tools"; }
+builder "build" from="debian:bookworm-slim" { run "make tools"; run "make"; }
+runtime "app" from="build" { cmd "app"; }"#,
+        );
+        assert_eq!(
+            out,
+            "FROM debian:bookworm-slim AS tools\nRUN make tools\nFROM tools AS build\nRUN make\nFROM build AS app\nCMD [\"app\"]"
+        );
+    }
+
+    #[test]
+    fn no_sharing_without_work_or_across_args() {
+        let out = compile(
+            r#"builder "a" from="debian:bookworm-slim" { workdir "/x"; run "make a"; }
+builder "b" from="debian:bookworm-slim" { workdir "/x"; run "make b"; }
+runtime "app" from="debian:bookworm-slim" { copy "/x" from="a" to="/a"; copy "/x" from="b" to="/b"; }"#,
+        );
+        assert!(!out.contains("-base"), "{out}");
+    }
+}
