@@ -2,8 +2,9 @@
 //! over the emitted instructions. A step re-runs when the state it starts
 //! from changed (the chain), or when what it reads changed: context paths
 //! the .dockerignore lets through, or a stage that re-ran. A `COPY --link`
-//! does not depend on the state before it, so it re-runs only when its own
-//! sources change (later steps still see its new files).
+//! after a change re-uses its copied layer, but BuildKit still re-runs the
+//! merge onto the new state below it, and reports the step as run: so
+//! does the plan.
 
 use globset::{GlobBuilder, GlobMatcher};
 
@@ -49,7 +50,7 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
         }
         let reads_change = ins.reads.stages.iter().any(|s| dirty_stages.contains(s))
             || ins.reads.context.iter().any(|src| visible.iter().any(|p| source_covers(src, p)));
-        let rebuild = reads_change || (chain && !ins.reads.linked);
+        let rebuild = reads_change || chain;
         chain |= rebuild;
         res.push(PlannedStep {
             stage: stage.clone(),

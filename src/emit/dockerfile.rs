@@ -30,8 +30,6 @@ pub struct Reads {
     pub context: Vec<String>,
     /// Stages of this file it copies or mounts from, or starts from.
     pub stages: Vec<String>,
-    /// A `COPY --link`: its layer does not depend on the state before it.
-    pub linked: bool,
 }
 
 /// Where an instruction comes from in the spec.
@@ -130,7 +128,7 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
         let test = graph.stage(*gate);
         let mut gate_copy = ins("COPY", format!("--link --from={} {GATE_GLOB} /", test.name.value));
         gate_copy.origin = Some(Origin { stage: String::new(), span: test.span });
-        gate_copy.reads = Reads { context: Vec::new(), stages: vec![test.name.value.clone()], linked: true };
+        gate_copy.reads = Reads { context: Vec::new(), stages: vec![test.name.value.clone()] };
         res.push(gate_copy);
     }
     res
@@ -234,7 +232,6 @@ fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruct
             if let AddSource::Paths(paths) = &add.source {
                 i.reads.context = paths.iter().filter(|p| !p.contains("://")).map(|p| p.value.clone()).collect();
             }
-            i.reads.linked = add.link;
             res.push(i);
         }
         StepKind::Run(run) => {
@@ -319,8 +316,8 @@ fn copy_instructions(copy: &Copy) -> Vec<Instruction> {
     }
     let sources = strs(&copy.sources);
     let reads = |srcs: &[&str]| match &copy.from {
-        None => Reads { context: srcs.iter().map(|s| (*s).to_owned()).collect(), stages: Vec::new(), linked: copy.link },
-        Some(from) => Reads { context: Vec::new(), stages: vec![from.value.clone()], linked: copy.link },
+        None => Reads { context: srcs.iter().map(|s| (*s).to_owned()).collect(), stages: Vec::new() },
+        Some(from) => Reads { context: Vec::new(), stages: vec![from.value.clone()] },
     };
     match &copy.to {
         Some(to) => {
