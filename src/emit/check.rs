@@ -26,8 +26,8 @@ pub fn check(graph: &Graph, syntax: Option<&str>) -> Vec<Diagnostic> {
                     res.push(needs(exclude.span, "`copy exclude=` (COPY --exclude)", "docker/dockerfile:1.7-labs"));
                 }
             }
-            StepKind::Run(run) => {
-                if syntax.is_none() {
+            StepKind::Run(run)
+                if syntax.is_none() => {
                     for secret in &run.secrets {
                         if let Some(env) = &secret.env {
                             res.push(needs(env.span, "`secret env=` (a secret as an environment variable)", "docker/dockerfile:1.10"));
@@ -37,7 +37,6 @@ pub fn check(graph: &Graph, syntax: Option<&str>) -> Vec<Diagnostic> {
                         res.push(needs(security.span, "`run security=` (RUN --security)", "docker/dockerfile:1-labs"));
                     }
                 }
-            }
             StepKind::Packages(pkgs) if pkgs.manager.is_none() && manager.is_none() => {
                 res.push(
                     Diagnostic::error(

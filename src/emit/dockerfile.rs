@@ -4,6 +4,7 @@
 
 use crate::emit::quote::{bare, json_literal, json_words, quoted, word};
 use crate::emit::EmitOpts;
+use crate::source::Spanned;
 use crate::graph::{Graph, Stage};
 use crate::spec::{
     default_destination, Add, AddSource, Copy, Healthcheck, PackageManager, Packages, Protocol, Run, Step, StepKind, User,
@@ -297,20 +298,25 @@ fn paths_instruction(keyword: &'static str, flags: &str, sources: &[&str], dest:
     }
 }
 
+/// `--chown`, `--chmod` and `--link`, shared by COPY and ADD.
+fn ownership_flags(flags: &mut String, chown: Option<&Spanned<String>>, chmod: Option<&Spanned<String>>, link: bool) {
+    if let Some(chown) = chown {
+        flags.push_str(&format!("--chown={} ", bare(chown)));
+    }
+    if let Some(chmod) = chmod {
+        flags.push_str(&format!("--chmod={} ", chmod.value));
+    }
+    if link {
+        flags.push_str("--link ");
+    }
+}
+
 fn copy_instructions(copy: &Copy) -> Vec<Instruction> {
     let mut flags = String::new();
     if let Some(from) = &copy.from {
         flags.push_str(&format!("--from={} ", from.value));
     }
-    if let Some(chown) = &copy.chown {
-        flags.push_str(&format!("--chown={} ", bare(chown)));
-    }
-    if let Some(chmod) = &copy.chmod {
-        flags.push_str(&format!("--chmod={} ", chmod.value));
-    }
-    if copy.link {
-        flags.push_str("--link ");
-    }
+    ownership_flags(&mut flags, copy.chown.as_ref(), copy.chmod.as_ref(), copy.link);
     for exclude in &copy.excludes {
         flags.push_str(&format!("--exclude={} ", exclude.value));
     }
@@ -346,15 +352,7 @@ fn add_instruction(add: &Add) -> Instruction {
     if let Some(sum) = &add.checksum {
         flags.push_str(&format!("--checksum={} ", sum.value));
     }
-    if let Some(chown) = &add.chown {
-        flags.push_str(&format!("--chown={} ", bare(chown)));
-    }
-    if let Some(chmod) = &add.chmod {
-        flags.push_str(&format!("--chmod={} ", chmod.value));
-    }
-    if add.link {
-        flags.push_str("--link ");
-    }
+    ownership_flags(&mut flags, add.chown.as_ref(), add.chmod.as_ref(), add.link);
     match &add.source {
         AddSource::Git { repo, reference } => {
             let src = match reference {

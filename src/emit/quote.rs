@@ -85,7 +85,7 @@ pub fn bare(s: &str) -> String {
             Piece::Dollar => out.push_str("\\$"),
             Piece::Literal(lit) => {
                 for c in lit.chars() {
-                    if !is_plain(c) && !(c == '-' && !out.is_empty()) {
+                    if !is_plain(c) && (c != '-' || out.is_empty()) {
                         out.push('\\');
                     }
                     out.push(c);

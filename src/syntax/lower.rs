@@ -129,13 +129,11 @@ fn lower_version(node: &KdlNode, diags: &mut Diagnostics) -> Option<Spanned<u32>
 fn lower_context(node: &KdlNode, diags: &mut Diagnostics) -> Context {
     let view = NodeView::open(node, &[], diags);
     let mut context = Context::default();
-    if view.arg_count(0, 1, "directory", diags) {
-        if let Some(dir) = view.args.first().and_then(|e| entry_str(e, diags)) {
-            if check(validate::single_line(&dir, "context directory"), diags) {
+    if view.arg_count(0, 1, "directory", diags)
+        && let Some(dir) = view.args.first().and_then(|e| entry_str(e, diags))
+            && check(validate::single_line(&dir, "context directory"), diags) {
                 context.dir = dir;
             }
-        }
-    }
     for child in view.children(names::CONTEXT, diags) {
         let exclude = NodeView::open(child, &[], diags);
         exclude.no_children(diags);
@@ -164,8 +162,8 @@ fn lower_arg(node: &KdlNode, diags: &mut Diagnostics) -> Option<ArgDecl> {
     let view = NodeView::open(node, &["default"], diags);
     view.no_children(diags);
     let mut res = None;
-    if view.arg_count(1, 1, "name", diags) {
-        if let Some(name) = entry_str(view.args[0], diags) {
+    if view.arg_count(1, 1, "name", diags)
+        && let Some(name) = entry_str(view.args[0], diags) {
             let default = view.prop("default").and_then(|e| entry_str_or_int(e, diags));
             let ok_name = check(validate::var_name(&name), diags);
             let ok_default =
@@ -174,7 +172,6 @@ fn lower_arg(node: &KdlNode, diags: &mut Diagnostics) -> Option<ArgDecl> {
                 res = Some(ArgDecl { name, default });
             }
         }
-    }
     view.finish(diags);
     res
 }
@@ -265,13 +262,11 @@ fn lower_step(node: &KdlNode, diags: &mut Diagnostics) -> Option<Step> {
             let view = NodeView::open(node, &[], diags);
             view.no_children(diags);
             let mut res = None;
-            if view.arg_count(1, 1, "signal", diags) {
-                if let Some(sig) = entry_str_or_int(view.args[0], diags) {
-                    if check(validate::signal(&sig), diags) {
+            if view.arg_count(1, 1, "signal", diags)
+                && let Some(sig) = entry_str_or_int(view.args[0], diags)
+                    && check(validate::signal(&sig), diags) {
                         res = Some(StepKind::StopSignal(sig));
                     }
-                }
-            }
             view.finish(diags);
             res
         }
@@ -303,15 +298,14 @@ fn lower_single(
     let view = NodeView::open(node, &[], diags);
     view.no_children(diags);
     let mut res = None;
-    if view.arg_count(1, 1, what, diags) {
-        if let Some(value) = entry_str(view.args[0], diags) {
+    if view.arg_count(1, 1, what, diags)
+        && let Some(value) = entry_str(view.args[0], diags) {
             if value.is_empty() {
                 diags.push(Diagnostic::error(Code::InvalidValue, value.span, format!("empty {what}")).label("empty"));
             } else {
                 res = f(value, diags);
             }
         }
-    }
     view.finish(diags);
     res
 }
@@ -756,11 +750,10 @@ fn lower_mount(node: &KdlNode, run: &mut Run, diags: &mut Diagnostics) -> bool {
                 );
                 ok = false;
             }
-            if let (Some(source), None) = (&first, &from) {
-                if source.as_str() != "." {
+            if let (Some(source), None) = (&first, &from)
+                && source.as_str() != "." {
                     ok &= context_path(source, diags);
                 }
-            }
             if let (true, Some(source), Some(target)) = (ok, first, target) {
                 run.binds.push(Bind { source, target, from, rw });
             }

@@ -198,7 +198,7 @@ pub fn wrong_type(entry: &KdlEntry, expected: &str, found: &KdlValue) -> Diagnos
         KdlValue::Null => "#null",
     };
     Diagnostic::error(Code::WrongType, entry.span().into(), format!("expected {expected}, found {found}"))
-        .label(format!("{found}"))
+        .label(found.to_string())
         .help(format!("write {expected} here"))
 }
 
