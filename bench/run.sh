@@ -20,10 +20,10 @@
 #              prepared ahead) copied over the app, rebuild: wall time and steps re-executed
 #   Each edit is reverted afterwards and a no-change rebuild checks that everything is
 #   cached again (a warning in the report otherwise).
-#   For the optimized form, `buildspec plan SPEC --changed PATH... --format json` runs
-#   before each edited rebuild; its `rebuild: true` steps are compared with the steps the
-#   engine re-executed (stage name + first line of the instruction, whitespace-normalized).
-#   Skipped, with a note, while the binary has no `plan` command.
+#   For the optimized form (and the literal one, with --no-optimize), `buildspec plan SPEC
+#   --changed PATH... --format json` runs before each edited rebuild; its `rebuild: true`
+#   steps are compared with the steps the engine re-executed (stage name + first line of the
+#   instruction, whitespace-normalized). Skipped, with a note, while the binary has no `plan`.
 # Apps are copied to a temp dir; the repo's files are never edited.
 #
 # Environment:
@@ -227,12 +227,18 @@ revert() {
     for f in "${CHANGED[@]}"; do cp "$WORK/$1/orig/$f" "$WORK/$1/ctx/$f"; done
 }
 
-# plan_check APP LABEL RUN: buildspec plan for the current edit (CHANGED) against the optimized
-# spec; PLAN is "yes", "no", "error" or "n/a". Compared after the build by compare_plan.
+# plan_run APP FORM LABEL RUN: `buildspec plan` for the current edit (CHANGED), before the
+# build; compare_plan then sets PLAN to "yes", "no", "error" or "n/a".
+plan_enabled() { # FORM: whether the plan is checked for this form
+    ((HAVE_PLAN)) || return 1
+    [[ $1 == optimized ]] || { [[ $1 == literal ]] && ((HAVE_NO_OPT)); }
+}
 plan_run() {
-    local app="$1" label="$2" run="$3" base="$WORK/plan/$1-$2-r$3"
-    ((HAVE_PLAN)) || return 0
-    if ! (cd "$WORK/$app/ctx" && "$BS" plan "$WORK/$app/ctx/buildspec.kdl" --changed "${CHANGED[@]}" --format json) \
+    local app="$1" form="$2" label="$3" run="$4" base="$WORK/plan/$1-$2-$3-r$4" extra=()
+    plan_enabled "$form" || return 0
+    [[ $form == literal ]] && extra=(--no-optimize)
+    if ! (cd "$WORK/$app/ctx" &&
+        "$BS" plan "$WORK/$app/ctx/buildspec.kdl" "${extra[@]}" --changed "${CHANGED[@]}" --format json) \
         >"$base.json" 2>"$base.err"; then
         : >"$base.failed"
         return 0
@@ -243,8 +249,8 @@ plan_run() {
     fi
 }
 compare_plan() {
-    local app="$1" label="$2" run="$3" base="$WORK/plan/$1-$2-r$3"
-    if ((!HAVE_PLAN)); then PLAN="n/a"; return; fi
+    local app="$1" form="$2" label="$3" run="$4" base="$WORK/plan/$1-$2-$3-r$4"
+    if ! plan_enabled "$form"; then PLAN="n/a"; return; fi
     if [[ -e "$base.failed" ]]; then PLAN="error"; return; fi
     # Plan lines: whitespace-normalized; a first line ending in "\" matches an engine step
     # that starts with it (the engine names a step by its whole joined instruction).
@@ -268,7 +274,7 @@ compare_plan() {
             for (j = 1; j <= ne; j++) if (!used[j]) { print "engine only: " estage[j] ": " einstr[j] > out; d++ }
             if (!d) printf "" > out
             exit d ? 1 : 0
-        }' "$base.planned" "$WORK/steps/$app-optimized-$label-r$run.txt" && PLAN=yes || PLAN=no
+        }' "$base.planned" "$WORK/steps/$app-$form-$label-r$run.txt" && PLAN=yes || PLAN=no
 }
 
 clean_engine() {
@@ -296,15 +302,15 @@ for ((run = 1; run <= RUNS; run++)); do
 
             for kind in src dep; do
                 if [[ $kind == src ]]; then apply_src_edit "$app"; else apply_dep_edit "$app"; fi
-                [[ $form == optimized ]] && plan_run "$app" "$kind" "$run"
+                plan_run "$app" "$form" "$kind" "$run"
                 build "$app" "$form" "$kind" "$run"
                 record "$app" "$form" "$run" "${kind}_s" "$SECS"
                 record "$app" "$form" "$run" "${kind}_steps" "$STEPS"
                 msg+=", $kind edit ${SECS}s/${STEPS} steps"
-                if [[ $form == optimized ]]; then
-                    compare_plan "$app" "$kind" "$run"
+                if plan_enabled "$form"; then
+                    compare_plan "$app" "$form" "$kind" "$run"
                     record "$app" "$form" "$run" "${kind}_plan" "$PLAN"
-                    [[ $PLAN == n/a ]] || msg+=" (plan exact: $PLAN)"
+                    msg+=" (plan exact: $PLAN)"
                 fi
                 revert "$app"
                 build "$app" "$form" "$kind-revert" "$run"
@@ -328,10 +334,10 @@ fmt1() { [[ -n "$1" ]] && awk -v x="$1" 'BEGIN { printf "%.1f", x }' || printf '
 fmt2() { [[ -n "$1" ]] && awk -v x="$1" 'BEGIN { printf "%.2f", x }' || printf '–'; }
 mb() { [[ -n "$1" ]] && awk -v x="$1" 'BEGIN { printf "%.1f", x / 1e6 }' || printf '–'; }
 ratio() { [[ -n "$1" && -n "$2" ]] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }' || printf '–'; }
-plan_cell() { # APP: "src yes, dep no" style, over all runs
-    local app="$1" k vals out=""
+plan_cell() { # APP FORM: "src yes, dep no" style, over all runs
+    local app="$1" form="$2" k vals out=""
     for k in src dep; do
-        vals="$(values "$app" optimized "${k}_plan" | sort -u | paste -sd/ -)"
+        vals="$(values "$app" "$form" "${k}_plan" | sort -u | paste -sd/ -)"
         out+="${out:+, }$k ${vals:-–}"
     done
     printf '%s' "$out"
@@ -380,7 +386,7 @@ mkdir -p "$(dirname "$OUT")"
     for app in "${APPS[@]}"; do
         for form in "${FORMS[@]}"; do
             pc="–"
-            [[ $form == optimized ]] && pc="$(plan_cell "$app")"
+            if plan_enabled "$form"; then pc="$(plan_cell "$app" "$form")"; fi
             printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$app" "$(label_of "$form")" \
                 "$(fmt1 "$(med "$app" "$form" cold_s)")" "$(mb "$(med "$app" "$form" size_b)")" \
                 "$(fmt2 "$(med "$app" "$form" src_s)")" "$(med "$app" "$form" src_steps)" \
@@ -419,21 +425,25 @@ mkdir -p "$(dirname "$OUT")"
     done
 
     if ((HAVE_PLAN)); then
-        printf '\n## Plan check (optimized form)\n\n'
+        printf '\n## Plan check\n\n'
+        printf '`buildspec plan SPEC --changed PATH... --format json` (with `--no-optimize` for the literal form) against the steps the engine re-executed.\n\n'
         any=0
         for app in "${APPS[@]}"; do
-            for k in src dep; do
-                for ((r = 1; r <= RUNS; r++)); do
-                    base="$WORK/plan/$app-$k-r$r"
-                    if [[ -e "$base.failed" ]]; then
-                        printf -- '- %s, %s edit, run %d: `buildspec plan` failed: %s\n' "$app" "$k" "$r" \
-                            "$(head -c 300 "$base.err" | tr '\n' ' ')"
-                        any=1
-                    elif [[ -s "$base.diff" ]]; then
-                        printf -- '- %s, %s edit, run %d:\n' "$app" "$k" "$r"
-                        sed 's/^/  - /' "$base.diff"
-                        any=1
-                    fi
+            for form in "${FORMS[@]}"; do
+                plan_enabled "$form" || continue
+                for k in src dep; do
+                    for ((r = 1; r <= RUNS; r++)); do
+                        base="$WORK/plan/$app-$form-$k-r$r"
+                        if [[ -e "$base.failed" ]]; then
+                            printf -- '- %s/%s, %s edit, run %d: `buildspec plan` failed: %s\n' "$app" "$form" "$k" "$r" \
+                                "$(head -c 300 "$base.err" | tr '\n' ' ')"
+                            any=1
+                        elif [[ -s "$base.diff" ]]; then
+                            printf -- '- %s/%s, %s edit, run %d:\n' "$app" "$form" "$k" "$r"
+                            sed 's/^/  - /' "$base.diff"
+                            any=1
+                        fi
+                    done
                 done
             done
         done

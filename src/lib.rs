@@ -20,6 +20,7 @@ pub mod diag;
 pub mod emit;
 pub mod graph;
 pub mod passes;
+pub mod oci;
 pub mod plan;
 pub mod source;
 pub mod spec;

@@ -30,7 +30,10 @@ fn handle(mut stream: TcpStream) -> std::io::Result<()> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
     let path = match req.parse(&buf[..n]) {
-        Ok(httparse::Status::Complete(_)) => req.path.unwrap_or("/").to_string(),
+        Ok(httparse::Status::Complete(_)) => {
+            let target = req.path.unwrap_or("/");
+            target.split('?').next().unwrap_or("/").to_string()
+        }
         _ => return stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
     };
     let hits = HITS.fetch_add(1, Ordering::Relaxed) + 1;
