@@ -3,6 +3,8 @@
 //! engine (`docker buildx build`).
 
 pub mod docker;
+pub mod oci;
+pub mod runc;
 
 use std::path::PathBuf;
 

@@ -47,12 +47,29 @@ pub struct BuildArgs {
     /// [default: DOCKER_HOST, else the current docker context]
     #[arg(short = 'H', long, value_name = "URL")]
     pub host: Option<String>,
+    /// With --backend oci: where the image goes (oci:DIR, oci-archive:FILE,
+    /// docker-archive:FILE).
+    #[arg(long, value_name = "KIND:PATH")]
+    pub output: Option<String>,
+    /// With --backend oci: where a base image comes from, e.g.
+    /// --base debian:bookworm-slim=docker-archive:debian.tar (repeatable).
+    #[arg(long = "base", value_name = "IMAGE=SOURCE")]
+    pub bases: Vec<String>,
+    /// With --backend oci: the layer and step cache
+    /// [default: $BUILDSPEC_CACHE_DIR, else ~/.cache/buildspec/oci]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Summary format (the oci backend prints the image's digests).
+    #[arg(long, value_enum, default_value_t = crate::cli::Format::Text)]
+    pub format: crate::cli::Format,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Backend {
     /// BuildKit through the docker engine.
     Docker,
+    /// Daemonless: straight into an OCI image, RUN steps in runc.
+    Oci,
 }
 
 pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
@@ -93,6 +110,7 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
         host: args.host.clone(),
     };
     match args.backend {
+        Backend::Oci => build_oci(args, &compiled, &source, req.context_dir.clone(), ui),
         Backend::Docker => match build::docker::build(&req) {
             Ok(out) => {
                 println!("{}", out.image_id);
@@ -101,4 +119,81 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
             Err(err) => Err(ui.error(err)),
         },
     }
+}
+
+fn split_kv<'a>(value: &'a str, what: &str, ui: &Ui) -> Result<(&'a str, &'a str), Failed> {
+    value.split_once('=').ok_or_else(|| ui.error(format!("{what} `{value}` is not KEY=VALUE")))
+}
+
+fn build_oci(
+    args: &BuildArgs,
+    compiled: &crate::Compiled,
+    source: &crate::source::SourceFile,
+    context_dir: PathBuf,
+    ui: &Ui,
+) -> Result<(), Failed> {
+    use crate::build::oci::{self, OciRequest, Output};
+    let output = args
+        .output
+        .as_deref()
+        .ok_or_else(|| ui.error("--backend oci needs --output oci:DIR, oci-archive:FILE or docker-archive:FILE"))?;
+    let output = Output::parse(output).map_err(|e| ui.error(e))?;
+    let mut bases = std::collections::HashMap::new();
+    for b in &args.bases {
+        let (image, src) = split_kv(b, "--base", ui)?;
+        bases.insert(image.to_owned(), src.to_owned());
+    }
+    let mut build_args = std::collections::BTreeMap::new();
+    for a in &args.build_args {
+        let (k, v) = split_kv(a, "--build-arg", ui)?;
+        build_args.insert(k.to_owned(), v.to_owned());
+    }
+    let mut secrets = std::collections::HashMap::new();
+    for s in &args.secrets {
+        let fields: std::collections::HashMap<&str, &str> = s.split(',').filter_map(|f| f.split_once('=')).collect();
+        match (fields.get("id"), fields.get("src").or(fields.get("source"))) {
+            (Some(id), Some(src)) => {
+                secrets.insert((*id).to_owned(), PathBuf::from(src));
+            }
+            _ => return Err(ui.error(format!("--secret `{s}`: the oci backend takes id=ID,src=FILE"))),
+        }
+    }
+    let cache_dir = args.cache_dir.clone().or_else(|| std::env::var_os("BUILDSPEC_CACHE_DIR").map(PathBuf::from)).unwrap_or_else(|| {
+        let home = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache")
+        });
+        home.join("buildspec/oci")
+    });
+    // runc needs absolute paths for bind mounts from the context.
+    let context_dir = std::fs::canonicalize(&context_dir)
+        .map_err(|e| ui.error(format!("reading the build context {}: {e}", context_dir.display())))?;
+    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let tag = args.tags.first().cloned().unwrap_or_else(|| compiled.graph.stage(compiled.graph.target).name.value.clone());
+    let req = OciRequest {
+        graph: &compiled.graph,
+        source,
+        context_dir,
+        bases,
+        build_args,
+        secrets,
+        host_network: args.network.as_deref() == Some("host"),
+        cache_dir,
+        epoch,
+        output,
+        tag,
+    };
+    let out = oci::build(&req).map_err(|e| ui.error(e))?;
+    match args.format {
+        crate::cli::Format::Json => println!(
+            "{}",
+            serde_json::json!({
+                "manifest": out.manifest_digest.as_str(),
+                "config": out.config_digest.as_str(),
+                "layers": out.layers,
+                "executed_runs": out.executed_runs,
+            })
+        ),
+        crate::cli::Format::Text => println!("{}", out.manifest_digest),
+    }
+    Ok(())
 }

@@ -479,6 +479,19 @@ fn run_script(flags: &str, script: &str, posix_shell: bool) -> Instruction {
     ins("RUN", format!("{flags}<<'{delim}'\n{body}\n{delim}"))
 }
 
+/// The shell command that installs `packages` (without cache mounts).
+pub fn packages_script(pkgs: &Packages, detected: Option<PackageManager>) -> String {
+    let manager = pkgs.manager.as_ref().map(|m| m.value).or(detected).unwrap_or(PackageManager::Apt);
+    let names: Vec<&str> = pkgs.names.iter().map(|n| n.as_str()).collect();
+    let names = names.join(" ");
+    match manager {
+        PackageManager::Apt => format!(
+            "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {names} && rm -rf /var/lib/apt/lists/*"
+        ),
+        PackageManager::Apk => format!("apk add --no-cache {names}"),
+    }
+}
+
 fn packages_instruction(pkgs: &Packages, detected: Option<PackageManager>) -> Instruction {
     let manager = pkgs.manager.as_ref().map(|m| m.value).or(detected).unwrap_or(PackageManager::Apt);
     let names: Vec<&str> = pkgs.names.iter().map(|n| n.as_str()).collect();

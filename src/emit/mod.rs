@@ -7,7 +7,7 @@ mod dockerignore;
 pub mod quote;
 
 pub use check::check;
-pub use dockerfile::{emit_dockerfile, step_text, Instruction, Origin, Reads};
+pub use dockerfile::{emit_dockerfile, packages_script, step_text, Instruction, Origin, Reads};
 pub use dockerignore::emit_dockerignore;
 
 /// What the emitter needs besides the graph.

@@ -75,6 +75,37 @@ fn reference_len(s: &str) -> Option<usize> {
     name_len(rest).map(|n| n + 1)
 }
 
+/// `s` with its variable references replaced by `lookup` (unset: empty,
+/// `${N:-w}` / `${N:+w}` as in a shell) and `$$` by `$`: what BuildKit
+/// makes of the escaped word, for backends that do not go through it.
+pub fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    for piece in pieces(s) {
+        match piece {
+            Piece::Literal(lit) => out.push_str(lit),
+            Piece::Dollar => out.push('$'),
+            Piece::Reference(r) => {
+                let inner = r.trim_start_matches('$').trim_start_matches('{').trim_end_matches('}');
+                let (name, op) = match inner.find(":-").or_else(|| inner.find(":+")) {
+                    Some(i) => (&inner[..i], Some((&inner[i..i + 2], &inner[i + 2..]))),
+                    None => (inner, None),
+                };
+                let value = lookup(name).filter(|v| !v.is_empty());
+                match op {
+                    None => out.push_str(&value.unwrap_or_default()),
+                    Some((":-", word)) => out.push_str(&value.unwrap_or_else(|| word.to_owned())),
+                    Some((_, word)) => {
+                        if value.is_some() {
+                            out.push_str(word)
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A word for an unquoted position (COPY paths, WORKDIR, flag values):
 /// every unusual character is backslash-escaped.
 pub fn bare(s: &str) -> String {
@@ -154,5 +185,7 @@ mod tests {
         assert_eq!(word("1.82"), "1.82");
         assert_eq!(word(""), "\"\"");
         assert_eq!(word("${X:-a b}"), "\"\\${X:-a b}\"");
+        let vars = |n: &str| (n == "A").then(|| "1".to_owned());
+        assert_eq!(expand("${A}/$A/${B:-d}/${A:+w}/$$/x$", &vars), "1/1/d/w/$/x$");
     }
 }

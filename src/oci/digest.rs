@@ -19,6 +19,11 @@ impl Digest {
         Digest(format!("sha256:{hex}"))
     }
 
+    /// A digest from the hex of a sha256 (checked by the caller).
+    pub fn of_hex(hex: &str) -> Digest {
+        Digest(format!("sha256:{}", hex.to_ascii_lowercase()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -71,7 +71,13 @@ pub fn normalize(entries: Vec<Entry>, epoch: u64) -> Vec<Entry> {
             });
         }
         entry.path = parts.join("/");
-        by_path.insert(parts, entry);
+        // An opaque marker sits inside its directory, after the directory
+        // itself and before what the layer adds to it.
+        let mut key = parts;
+        if entry.kind == EntryKind::Opaque {
+            key.push(".wh..wh..opq".to_owned());
+        }
+        by_path.insert(key, entry);
     }
     // Component-wise order puts `a` before `a/b` and `a/b` before `a-c`.
     by_path.into_values().collect()

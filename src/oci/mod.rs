@@ -5,6 +5,11 @@
 //! of entries and described by its digests; extraction treats every layer
 //! as hostile input and never writes outside the root it is given.
 
+pub mod diff;
 pub mod digest;
 pub mod extract;
+pub mod image;
 pub mod layer;
+pub mod layout;
+pub mod source;
+pub mod store;

@@ -1,0 +1,743 @@
+//! The daemonless backend: builds the optimized stage graph straight into
+//! an OCI image, without a docker engine. Each filesystem step becomes one
+//! layer: COPY layers are written from the context (or another stage)
+//! without a container; RUN steps execute in runc over an overlay of the
+//! stage's layers, and the overlay's upper directory becomes the layer.
+//! RUN results are cached by a key of the parent state, the step and its
+//! environment, so a no-change rebuild executes nothing. Layers are
+//! deterministic (sorted, times clamped to SOURCE_DATE_EPOCH), so the same
+//! inputs give the same digests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::graph::{Base, Graph, StageId};
+use crate::oci::digest::Digest;
+use crate::oci::image::{ImageConfig, MEDIA_LAYER_GZIP};
+use crate::oci::layer::{write_layer, Entry, EntryKind};
+use crate::oci::layout::{self, Built};
+use crate::oci::source::{self, Image, LayerRef};
+use crate::oci::store::{parse_digest, Store};
+use crate::spec::{AddSource, Copy, Run, Step, StepKind, User};
+
+/// Where the built image goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    OciDir(PathBuf),
+    OciArchive(PathBuf),
+    DockerArchive(PathBuf),
+}
+
+impl Output {
+    pub fn parse(s: &str) -> Result<Output, String> {
+        if let Some(p) = s.strip_prefix("oci:") {
+            Ok(Output::OciDir(p.into()))
+        } else if let Some(p) = s.strip_prefix("oci-archive:") {
+            Ok(Output::OciArchive(p.into()))
+        } else if let Some(p) = s.strip_prefix("docker-archive:") {
+            Ok(Output::DockerArchive(p.into()))
+        } else {
+            Err(format!("`{s}` is not an output: use oci:DIR, oci-archive:FILE or docker-archive:FILE"))
+        }
+    }
+}
+
+/// Everything the oci backend needs.
+#[derive(Debug, Clone)]
+pub struct OciRequest<'a> {
+    pub graph: &'a Graph,
+    pub source: &'a crate::source::SourceFile,
+    pub context_dir: PathBuf,
+    /// Image reference (as written in the spec, args expanded) → source.
+    pub bases: HashMap<String, String>,
+    pub build_args: BTreeMap<String, String>,
+    /// Secret id → file.
+    pub secrets: HashMap<String, PathBuf>,
+    pub host_network: bool,
+    pub cache_dir: PathBuf,
+    pub epoch: u64,
+    pub output: Output,
+    pub tag: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no source for base image `{image}` (stage `{stage}`): pass --base {image}=docker-archive:FILE (or oci:DIR, oci-archive:FILE)")]
+    NoBase { image: String, stage: String },
+    #[error("stage `{stage}` failed at {file}:{line}: {message}")]
+    StepFailed { stage: String, file: String, line: usize, message: String },
+    #[error("stage `{stage}` at {file}:{line}: {what} is not supported by the oci backend yet; use --backend docker")]
+    Unsupported { stage: String, file: String, line: usize, what: String },
+    #[error(transparent)]
+    Source(#[from] source::Error),
+    #[error("{doing}: {error}")]
+    Io { doing: String, error: io::Error },
+}
+
+fn io_ctx(doing: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+    let doing = doing.into();
+    move |error| Error::Io { doing, error }
+}
+
+/// A stage being built: its config, layers and their directories.
+#[derive(Debug, Clone)]
+struct State {
+    config: ImageConfig,
+    layers: Vec<LayerRef>,
+    /// Layer directories, bottom first.
+    dirs: Vec<PathBuf>,
+    key: Digest,
+    args: BTreeMap<String, String>,
+    posix_shell: bool,
+}
+
+impl State {
+    fn lowers(&self, empty: &Path) -> Vec<PathBuf> {
+        let mut res: Vec<PathBuf> = self.dirs.iter().rev().cloned().collect();
+        if res.is_empty() {
+            res.push(empty.to_path_buf());
+        }
+        res
+    }
+
+    fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        move |name: &str| self.config.config.env_var(name).map(str::to_owned).or_else(|| self.args.get(name).cloned())
+    }
+}
+
+struct Builder<'a> {
+    req: &'a OciRequest<'a>,
+    store: Store,
+    empty: PathBuf,
+    scratch: tempfile::TempDir,
+    spec_name: String,
+}
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct OciOutput {
+    pub manifest_digest: Digest,
+    pub config_digest: Digest,
+    pub layers: usize,
+    pub executed_runs: usize,
+}
+
+pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
+    let store = Store::open(&req.cache_dir.join("store")).map_err(io_ctx("opening the cache"))?;
+    for dir in ["rootfs", "diffs", "steps", "mounts", "scratch"] {
+        fs::create_dir_all(req.cache_dir.join(dir)).map_err(io_ctx("making the cache directories"))?;
+    }
+    let empty = req.cache_dir.join("empty");
+    fs::create_dir_all(&empty).map_err(io_ctx("making the cache directories"))?;
+    let scratch = tempfile::Builder::new().prefix("b").tempdir_in(req.cache_dir.join("scratch")).map_err(io_ctx("making a scratch directory"))?;
+    let spec_name = Path::new(&req.source.name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut b = Builder { req, store, empty, scratch, spec_name };
+    let mut states: HashMap<StageId, State> = HashMap::new();
+    let mut executed_runs = 0;
+    for id in &req.graph.order {
+        let state = b.stage(*id, &states, &mut executed_runs)?;
+        states.insert(*id, state);
+    }
+    let target = &states[&req.graph.target];
+    let mut config = target.config.clone();
+    config.created = Some(epoch_time(req.epoch));
+    config.history.clear();
+    let built = layout::finish(&b.store, config, target.layers.clone()).map_err(io_ctx("writing the image config"))?;
+    write_output(&b.store, &built, &req.output, &req.tag)?;
+    Ok(OciOutput {
+        manifest_digest: built.manifest_digest.clone(),
+        config_digest: built.config_digest.clone(),
+        layers: built.layers.len(),
+        executed_runs,
+    })
+}
+
+fn write_output(store: &Store, built: &Built, output: &Output, tag: &str) -> Result<(), Error> {
+    let res = match output {
+        Output::OciDir(dir) => layout::write_oci_dir(store, built, dir, tag),
+        Output::OciArchive(file) => layout::write_archive(store, built, file, tag, false),
+        Output::DockerArchive(file) => layout::write_archive(store, built, file, tag, true),
+    };
+    res.map_err(io_ctx("writing the output"))
+}
+
+/// `1970-01-01T00:00:00Z` plus `epoch` seconds, in RFC 3339.
+fn epoch_time(epoch: u64) -> String {
+    let days = epoch / 86_400;
+    let secs = epoch % 86_400;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+fn key_of(parts: &[&str]) -> Digest {
+    Digest::of(parts.join("\u{0}").as_bytes())
+}
+
+impl Builder<'_> {
+    fn line(&self, span: crate::source::Span) -> usize {
+        self.req.source.line_of(span.offset)
+    }
+
+    fn fail(&self, stage: &str, span: crate::source::Span, message: impl Into<String>) -> Error {
+        Error::StepFailed { stage: stage.to_owned(), file: self.spec_name.clone(), line: self.line(span), message: message.into() }
+    }
+
+    fn base_image(&self, stage: &str, image: &str) -> Result<State, Error> {
+        let source = self.req.bases.get(image).ok_or_else(|| Error::NoBase { image: image.to_owned(), stage: stage.to_owned() })?;
+        let img = source::load(source, &self.store)?;
+        let rootfs = self.rootfs(&img)?;
+        let chain: Vec<&str> = img.layers.iter().map(|l| l.diff_id.as_str()).collect();
+        Ok(State {
+            key: key_of(&[&["image"], chain.as_slice()].concat()),
+            config: img.config.clone(),
+            layers: img.layers.clone(),
+            dirs: vec![rootfs],
+            args: BTreeMap::new(),
+            posix_shell: true,
+        })
+    }
+
+    /// The base image's layers extracted once into one directory.
+    fn rootfs(&self, img: &Image) -> Result<PathBuf, Error> {
+        let chain: Vec<&str> = img.layers.iter().map(|l| l.diff_id.as_str()).collect();
+        let key = key_of(&chain);
+        let dir = self.req.cache_dir.join("rootfs").join(&key.hex()[..32]);
+        if dir.exists() {
+            return Ok(dir);
+        }
+        let tmp = tempfile::Builder::new().prefix(".x").tempdir_in(self.req.cache_dir.join("rootfs")).map_err(io_ctx("extracting a base image"))?;
+        for layer in &img.layers {
+            let file = fs::File::open(self.store.path(&layer.digest)).map_err(io_ctx("reading a base layer"))?;
+            let res = if layer.media_type.ends_with("gzip") {
+                crate::oci::extract::extract(flate2::read::GzDecoder::new(io::BufReader::new(file)), tmp.path())
+            } else {
+                crate::oci::extract::extract(io::BufReader::new(file), tmp.path())
+            };
+            res.map_err(|e| Error::Io { doing: format!("extracting base layer {}", layer.digest), error: io::Error::other(e.to_string()) })?;
+        }
+        let staged = tmp.keep();
+        if fs::rename(&staged, &dir).is_err() {
+            // Another build extracted it meanwhile.
+            let _ = fs::remove_dir_all(&staged);
+        }
+        Ok(dir)
+    }
+
+    fn stage(&mut self, id: StageId, states: &HashMap<StageId, State>, executed: &mut usize) -> Result<State, Error> {
+        let graph = self.req.graph;
+        let stage = graph.stage(id);
+        let name = stage.name.value.clone();
+        let global = |n: &str| self.req.build_args.get(n).cloned().or_else(|| graph.args.iter().find(|a| a.name.value == n).and_then(|a| a.default.as_ref().map(|d| d.value.clone())));
+        let mut state = match &stage.base {
+            Base::Scratch => State {
+                config: ImageConfig::scratch(),
+                layers: Vec::new(),
+                dirs: Vec::new(),
+                key: key_of(&["scratch"]),
+                args: BTreeMap::new(),
+                posix_shell: true,
+            },
+            Base::Stage(on) => states[on].clone(),
+            Base::Image(image) => {
+                let expanded = crate::emit::quote::expand(image, &global);
+                self.base_image(&name, &expanded)?
+            }
+            Base::Dynamic { pattern, .. } => {
+                let expanded = crate::emit::quote::expand(pattern, &global);
+                match graph.find(&expanded) {
+                    Some(on) => states.get(&on).cloned().ok_or_else(|| self.fail(&name, stage.from.span, format!("stage `{expanded}` is not built")))?,
+                    None => self.base_image(&name, &expanded)?,
+                }
+            }
+        };
+        state.args.clear();
+        let mut steps: Vec<&Step> = Vec::new();
+        crate::graph::build::for_each_step(&stage.steps, &mut |s| {
+            if !matches!(s.kind, StepKind::Deps(_)) {
+                steps.push(s);
+            }
+        });
+        for step in steps {
+            self.step(&name, id, step, &mut state, states, executed)?;
+        }
+        Ok(state)
+    }
+
+    fn workdir(&self, state: &State) -> String {
+        match state.config.config.working_dir.as_str() {
+            "" => "/".to_owned(),
+            wd => wd.to_owned(),
+        }
+    }
+
+    fn resolve(&self, state: &State, path: &str) -> String {
+        let path = crate::emit::quote::expand(path, &state.lookup());
+        if path.starts_with('/') {
+            crate::passes::facts::normalize(&path)
+        } else {
+            crate::passes::facts::normalize(&format!("{}/{path}", self.workdir(state)))
+        }
+    }
+
+    fn step(&mut self, stage: &str, id: StageId, step: &Step, state: &mut State, states: &HashMap<StageId, State>, executed: &mut usize) -> Result<(), Error> {
+        let cfg = &mut state.config.config;
+        let lookup_owned = |state: &State, v: &str| crate::emit::quote::expand(v, &state.lookup());
+        match &step.kind {
+            StepKind::Workdir(path) => {
+                let dir = self.resolve(state, path);
+                state.config.config.working_dir = dir.clone();
+                if !exists_in(&state.lowers(&self.empty), &dir) {
+                    let entries = vec![Entry { path: dir.trim_start_matches('/').to_owned(), kind: EntryKind::Dir, mode: 0o755, uid: 0, gid: 0, mtime: 0 }];
+                    self.add_layer(state, entries, &format!("WORKDIR {dir}"))?;
+                }
+            }
+            StepKind::User(user) => {
+                let value = match &user.value {
+                    User::Name(n) => crate::emit::quote::expand(n, &state.lookup()),
+                    User::Id(n) => n.to_string(),
+                };
+                state.config.config.user = value;
+            }
+            StepKind::Env(pairs) => {
+                for (k, v) in pairs {
+                    let value = lookup_owned(state, v);
+                    state.config.config.set_env(k, &value);
+                }
+            }
+            StepKind::Arg(arg) => {
+                let value = self.req.build_args.get(&arg.name.value).cloned().or_else(|| arg.default.as_ref().map(|d| lookup_owned(state, d)));
+                if let Some(value) = value {
+                    state.args.insert(arg.name.value.clone(), value);
+                }
+            }
+            StepKind::Shell(items) => {
+                state.posix_shell = items.first().is_some_and(|s| matches!(s.rsplit('/').next(), Some("sh" | "bash" | "ash" | "dash" | "zsh" | "ksh")));
+                cfg.shell = Some(items.iter().map(|s| s.value.clone()).collect());
+            }
+            StepKind::Expose(ports) => {
+                for p in ports {
+                    let proto = match p.protocol {
+                        crate::spec::Protocol::Tcp => "tcp",
+                        crate::spec::Protocol::Udp => "udp",
+                        crate::spec::Protocol::Sctp => "sctp",
+                    };
+                    for port in p.first..=p.last.unwrap_or(p.first) {
+                        cfg.exposed_ports.insert(format!("{port}/{proto}"), serde_json::json!({}));
+                    }
+                }
+            }
+            StepKind::Volume(paths) => {
+                for p in paths {
+                    let v = lookup_owned(state, p);
+                    state.config.config.volumes.insert(v, serde_json::json!({}));
+                }
+            }
+            StepKind::Label(pairs) => {
+                for (k, v) in pairs {
+                    let (k, v) = (lookup_owned(state, k), lookup_owned(state, v));
+                    state.config.config.labels.insert(k, v);
+                }
+            }
+            StepKind::StopSignal(sig) => cfg.stop_signal = sig.value.clone(),
+            StepKind::Entrypoint(args) => {
+                cfg.entrypoint = Some(args.iter().map(|a| a.value.clone()).collect());
+                // Docker resets CMD when ENTRYPOINT is set in the same image.
+                cfg.cmd = None;
+            }
+            StepKind::Cmd(args) => cfg.cmd = Some(args.iter().map(|a| a.value.clone()).collect()),
+            StepKind::Healthcheck(hc) => {
+                cfg.healthcheck = Some(if hc.none {
+                    serde_json::json!({"Test": ["NONE"]})
+                } else {
+                    let nanos = |d: &Option<crate::source::Spanned<String>>| d.as_ref().map(|d| go_duration_nanos(d));
+                    let mut v = serde_json::json!({"Test": std::iter::once("CMD".to_owned()).chain(hc.command.iter().map(|c| c.value.clone())).collect::<Vec<_>>()});
+                    for (key, value) in [("Interval", nanos(&hc.interval)), ("Timeout", nanos(&hc.timeout)), ("StartPeriod", nanos(&hc.start_period))] {
+                        if let Some(n) = value {
+                            v[key] = serde_json::json!(n);
+                        }
+                    }
+                    if let Some(r) = &hc.retries {
+                        v["Retries"] = serde_json::json!(r.value);
+                    }
+                    v
+                });
+            }
+            StepKind::Copy(copy) => {
+                let entries = self.copy_entries(stage, step, copy, state, states)?;
+                let from = copy.from.as_ref().map(|f| f.value.as_str()).unwrap_or("");
+                self.add_layer(state, entries, &format!("COPY {from} {}", crate::emit::step_text(step)))?;
+            }
+            StepKind::Add(add) => match &add.source {
+                AddSource::Paths(paths) if paths.iter().all(|p| !p.contains("://")) => {
+                    let copy = Copy { sources: paths.clone(), to: add.to.clone(), chown: add.chown.clone(), chmod: add.chmod.clone(), ..Copy::default() };
+                    let entries = self.copy_entries(stage, step, &copy, state, states)?;
+                    self.add_layer(state, entries, &crate::emit::step_text(step))?;
+                }
+                _ => {
+                    return Err(Error::Unsupported { stage: stage.to_owned(), file: self.spec_name.clone(), line: self.line(step.span), what: "`add` of a URL or git repository".to_owned() });
+                }
+            },
+            StepKind::Run(run) => self.run(stage, id, step, run, &run.script.value, state, states, executed)?,
+            StepKind::Packages(pkgs) => {
+                let script = crate::emit::packages_script(pkgs, self.req.graph.package_manager(id));
+                self.run(stage, id, step, &Run::default(), &script, state, states, executed)?
+            }
+            StepKind::Deps(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Writes a layer of `entries` and its directory, and adds both.
+    fn add_layer(&mut self, state: &mut State, entries: Vec<Entry>, what: &str) -> Result<(), Error> {
+        let epoch = self.req.epoch;
+        let (digest, size, layer) = self
+            .store
+            .put_with(|w| write_layer(entries, epoch, w).map(|(_, l)| l))
+            .map_err(io_ctx("writing a layer"))?;
+        debug_assert_eq!(digest, layer.digest);
+        let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
+        if !dir.exists() {
+            let tmp = tempfile::Builder::new().prefix(".x").tempdir_in(self.req.cache_dir.join("diffs")).map_err(io_ctx("unpacking a layer"))?;
+            let file = fs::File::open(self.store.path(&digest)).map_err(io_ctx("unpacking a layer"))?;
+            crate::oci::extract::extract(flate2::read::GzDecoder::new(io::BufReader::new(file)), tmp.path())
+                .map_err(|e| Error::Io { doing: "unpacking a layer".into(), error: io::Error::other(e.to_string()) })?;
+            let staged = tmp.keep();
+            if fs::rename(&staged, &dir).is_err() {
+                let _ = fs::remove_dir_all(&staged);
+            }
+        }
+        state.key = key_of(&[state.key.as_str(), what, layer.diff_id.as_str()]);
+        state.config.rootfs.diff_ids.push(layer.diff_id.to_string());
+        state.layers.push(LayerRef { digest, diff_id: layer.diff_id, size, media_type: MEDIA_LAYER_GZIP.to_owned() });
+        state.dirs.push(dir);
+        Ok(())
+    }
+
+    fn copy_entries(&self, stage: &str, step: &Step, copy: &Copy, state: &State, states: &HashMap<StageId, State>) -> Result<Vec<Entry>, Error> {
+        let graph = self.req.graph;
+        // Where the sources are read from.
+        let mut _view = None;
+        let root: PathBuf = match &copy.from {
+            None => self.req.context_dir.clone(),
+            Some(from) => {
+                let lowers = match graph.find(from) {
+                    Some(on) => states[&on].lowers(&self.empty),
+                    None => self.base_image(stage, from)?.lowers(&self.empty),
+                };
+                let at = self.scratch.path().join(format!("view{}", step.span.offset));
+                _view = Some(crate::build::runc::view(&lowers, &at).map_err(io_ctx("mounting a stage to copy from"))?);
+                at
+            }
+        };
+        let (uid, gid) = match &copy.chown {
+            Some(owner) => resolve_owner(&state.lowers(&self.empty), &crate::emit::quote::expand(owner, &state.lookup())),
+            None => (0, 0),
+        };
+        let chmod = copy.chmod.as_ref().and_then(|m| u32::from_str_radix(m, 8).ok());
+        let many = copy.sources.len() > 1 || copy.sources.iter().any(|s| s.contains(['*', '?', '[']));
+        let mut entries = Vec::new();
+        for src in &copy.sources {
+            let dest = match &copy.to {
+                Some(to) => {
+                    let mut d = self.resolve(state, to);
+                    if (many || to.ends_with('/')) && !d.ends_with('/') {
+                        d.push('/');
+                    }
+                    d
+                }
+                None => {
+                    let d = crate::spec::default_destination(src);
+                    let mut r = self.resolve(state, &d);
+                    if d.ends_with('/') {
+                        r.push('/');
+                    }
+                    r
+                }
+            };
+            let expanded = crate::passes::facts::normalize(&crate::emit::quote::expand(src, &state.lookup()));
+            // Sources are inside the context or the stage: never a host path.
+            let rel = expanded.trim_start_matches('/').to_owned();
+            let matches = expand_glob(&root, &rel).map_err(io_ctx(format!("reading copy source {rel}")))?;
+            if matches.is_empty() {
+                return Err(self.fail(stage, step.span, format!("copy source `{}` matches no file", src.value)));
+            }
+            for m in matches {
+                let full = root.join(&m);
+                let meta = fs::symlink_metadata(&full).map_err(io_ctx(format!("reading {}", m)))?;
+                let target = if meta.is_dir() {
+                    dest.trim_end_matches('/').to_owned()
+                } else if dest.ends_with('/') {
+                    format!("{dest}{}", m.rsplit('/').next().unwrap_or(&m))
+                } else {
+                    dest.clone()
+                };
+                collect(&full, target.trim_start_matches('/'), meta.is_dir(), uid, gid, chmod, &mut entries)
+                    .map_err(io_ctx(format!("reading {m}")))?;
+            }
+        }
+        Ok(entries)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(&mut self, stage: &str, _id: StageId, step: &Step, run: &Run, script: &str, state: &mut State, states: &HashMap<StageId, State>, executed: &mut usize) -> Result<(), Error> {
+        let cfg = &state.config.config;
+        let mut env: Vec<String> = cfg.env.clone();
+        if cfg.env_var("PATH").is_none() {
+            env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned());
+        }
+        for (k, v) in &state.args {
+            if cfg.env_var(k).is_none() {
+                env.push(format!("{k}={v}"));
+            }
+        }
+        let shell = cfg.shell.clone().unwrap_or_else(|| vec!["/bin/sh".to_owned(), "-c".to_owned()]);
+        let script = if state.posix_shell && script.trim_end().contains('\n') && !script.starts_with("#!") {
+            format!("set -e\n{script}")
+        } else {
+            script.to_owned()
+        };
+        let mut args = shell;
+        args.push(script.clone());
+        let cwd = self.workdir(state);
+        let host_network = match run.network.as_ref().map(|n| n.value.as_str()) {
+            Some("host") => true,
+            Some("none") => false,
+            _ => self.req.host_network,
+        };
+        let mounts_desc: Vec<String> = run.caches.iter().map(|c| format!("cache:{}", c.target.value)).chain(run.binds.iter().map(|b| format!("bind:{}:{}", b.source.value, b.target.value))).collect();
+        let key = key_of(&[state.key.as_str(), "RUN", &args.join("\u{1}"), &env.join("\u{1}"), &cwd, &cfg.user, &mounts_desc.join(","), if host_network { "host" } else { "none" }]);
+        let record = self.req.cache_dir.join("steps").join(key.hex());
+        if let Some(layer) = fs::read(&record).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| cached_layer(&v)) {
+            let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
+            if dir.exists() && self.store.has(&layer.digest) {
+                state.key = key;
+                state.config.rootfs.diff_ids.push(layer.diff_id.to_string());
+                state.layers.push(layer);
+                state.dirs.push(dir);
+                return Ok(());
+            }
+        }
+        // Execute.
+        let lowers = state.lowers(&self.empty);
+        let (uid, gid) = resolve_owner(&lowers, if cfg.user.is_empty() { "0" } else { &cfg.user });
+        let n = *executed;
+        let work = self.scratch.path().join(format!("run{n}"));
+        let upper = self.req.cache_dir.join("diffs").join(format!(".run-{}", &key.hex()[..16]));
+        let _ = fs::remove_dir_all(&upper);
+        fs::create_dir_all(&upper).map_err(io_ctx("preparing a RUN"))?;
+        let mut binds = Vec::new();
+        let mut skip: Vec<String> = ["proc", "dev", "sys", "etc/resolv.conf", "etc/hosts"].iter().map(|s| s.to_string()).collect();
+        for cache in &run.caches {
+            let id = cache.id.as_ref().map(|i| i.value.clone()).unwrap_or_else(|| cache.target.value.clone());
+            let dir = self.req.cache_dir.join("mounts").join(Digest::of(id.as_bytes()).hex());
+            fs::create_dir_all(&dir).map_err(io_ctx("preparing a cache mount"))?;
+            let target = self.resolve(state, &cache.target);
+            skip.push(target.trim_start_matches('/').to_owned());
+            binds.push(crate::build::runc::Bind { source: dir, target, readonly: false });
+        }
+        for secret in &run.secrets {
+            let target = secret.target.as_ref().map(|t| t.value.clone()).unwrap_or_else(|| format!("/run/secrets/{}", secret.id.value));
+            match self.req.secrets.get(&secret.id.value) {
+                Some(file) => {
+                    skip.push(target.trim_start_matches('/').to_owned());
+                    skip.push("run/secrets".to_owned());
+                    binds.push(crate::build::runc::Bind { source: file.clone(), target, readonly: true });
+                }
+                None if secret.required => return Err(self.fail(stage, step.span, format!("secret `{}` is required: pass --secret id={},src=FILE", secret.id.value, secret.id.value))),
+                None => {}
+            }
+        }
+        let mut _views = Vec::new();
+        for (i, bind) in run.binds.iter().enumerate() {
+            let source = match &bind.from {
+                None => self.req.context_dir.join(crate::passes::facts::normalize(&bind.source)),
+                Some(from) => {
+                    let lowers = match self.req.graph.find(from) {
+                        Some(on) => states[&on].lowers(&self.empty),
+                        None => self.base_image(stage, from)?.lowers(&self.empty),
+                    };
+                    let at = work.join(format!("bind{i}"));
+                    _views.push(crate::build::runc::view(&lowers, &at).map_err(io_ctx("mounting a stage to bind"))?);
+                    at.join(crate::passes::facts::normalize(&bind.source).trim_start_matches('/'))
+                }
+            };
+            let target = self.resolve(state, &bind.target);
+            skip.push(target.trim_start_matches('/').to_owned());
+            binds.push(crate::build::runc::Bind { source, target, readonly: !bind.rw });
+        }
+        let tmpfs: Vec<(String, Option<String>)> = run.tmpfs.iter().map(|t| (self.resolve(state, &t.target), t.size.as_ref().map(|s| s.value.clone()))).collect();
+        skip.extend(tmpfs.iter().map(|(t, _)| t.trim_start_matches('/').to_owned()));
+        let spec = crate::build::runc::RunSpec { lowers: &lowers, upper: &upper, args, env, cwd, uid, gid, host_network, binds, tmpfs };
+        eprintln!("[{stage}] RUN {}", script.lines().find(|l| !l.trim().is_empty() && l.trim() != "set -e").unwrap_or(""));
+        let code = crate::build::runc::run(&spec, &work, &format!("buildspec-{}", &key.hex()[..12])).map_err(io_ctx("running a RUN step in runc"))?;
+        *executed += 1;
+        if code != 0 {
+            let _ = fs::remove_dir_all(&upper);
+            return Err(self.fail(stage, step.span, format!("the script exited with code {code}")));
+        }
+        let entries = crate::oci::diff::entries(&upper, &skip).map_err(io_ctx("reading what the RUN changed"))?;
+        let epoch = self.req.epoch;
+        let (digest, size, layer) = self.store.put_with(|w| write_layer(entries, epoch, w).map(|(_, l)| l)).map_err(io_ctx("writing a layer"))?;
+        let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
+        if dir.exists() || fs::rename(&upper, &dir).is_err() {
+            let _ = fs::remove_dir_all(&upper);
+        }
+        let layer = LayerRef { digest, diff_id: layer.diff_id, size, media_type: MEDIA_LAYER_GZIP.to_owned() };
+        let doc = serde_json::json!({"digest": layer.digest.as_str(), "diff_id": layer.diff_id.as_str(), "size": layer.size});
+        let tmp_record = record.with_extension("tmp");
+        fs::write(&tmp_record, serde_json::to_vec(&doc).expect("json")).and_then(|()| fs::rename(&tmp_record, &record)).map_err(io_ctx("recording the step in the cache"))?;
+        state.key = key;
+        state.config.rootfs.diff_ids.push(layer.diff_id.to_string());
+        state.layers.push(layer);
+        state.dirs.push(dir);
+        Ok(())
+    }
+}
+
+fn cached_layer(v: &serde_json::Value) -> Option<LayerRef> {
+    Some(LayerRef {
+        digest: parse_digest(v["digest"].as_str()?)?,
+        diff_id: parse_digest(v["diff_id"].as_str()?)?,
+        size: v["size"].as_u64()?,
+        media_type: MEDIA_LAYER_GZIP.to_owned(),
+    })
+}
+
+/// Go's duration string in nanoseconds (the spec checked the format).
+fn go_duration_nanos(s: &str) -> u64 {
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if matches!(c, 'm' | 'u' | 'µ' | 'n') && chars.peek() == Some(&'s') {
+            unit.push(chars.next().unwrap_or('s'));
+        }
+        let n: f64 = num.parse().unwrap_or(0.0);
+        num.clear();
+        total += n * match unit.as_str() {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => 0.0,
+        };
+    }
+    total as u64
+}
+
+/// Whether `path` exists in the union of `lowers` (topmost first).
+fn exists_in(lowers: &[PathBuf], path: &str) -> bool {
+    read_in(lowers, path, |p| fs::symlink_metadata(p).is_ok()).unwrap_or(false)
+}
+
+fn read_in<T>(lowers: &[PathBuf], path: &str, f: impl Fn(&Path) -> T) -> Option<T> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let rel = path.trim_start_matches('/');
+    for lower in lowers {
+        let p = lower.join(rel);
+        if let Ok(meta) = fs::symlink_metadata(&p) {
+            if meta.file_type().is_char_device() && meta.rdev() == 0 {
+                return None;
+            }
+            return Some(f(&p));
+        }
+    }
+    None
+}
+
+/// `user[:group]` (names or numbers) → (uid, gid), names from the image's
+/// /etc/passwd and /etc/group; unknown names give 0.
+fn resolve_owner(lowers: &[PathBuf], owner: &str) -> (u32, u32) {
+    let (user, group) = match owner.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (owner, None),
+    };
+    let table = |file: &str| read_in(lowers, file, |p| fs::read_to_string(p).unwrap_or_default()).unwrap_or_default();
+    let lookup = |text: &str, name: &str, field: usize| -> Option<u32> {
+        text.lines().find(|l| l.split(':').next() == Some(name)).and_then(|l| l.split(':').nth(field)).and_then(|v| v.parse().ok())
+    };
+    let passwd = table("etc/passwd");
+    let uid = user.parse().ok().or_else(|| lookup(&passwd, user, 2)).unwrap_or(0);
+    let gid = match group {
+        Some(g) => g.parse().ok().or_else(|| lookup(&table("etc/group"), g, 2)).unwrap_or(0),
+        None => passwd.lines().find(|l| l.split(':').nth(2).and_then(|v| v.parse::<u32>().ok()) == Some(uid)).and_then(|l| l.split(':').nth(3)).and_then(|v| v.parse().ok()).unwrap_or(uid),
+    };
+    (uid, gid)
+}
+
+/// Paths under `root` that a copy source names (a path or a glob).
+fn expand_glob(root: &Path, rel: &str) -> io::Result<Vec<String>> {
+    if !rel.contains(['*', '?', '[']) {
+        return Ok(if fs::symlink_metadata(root.join(rel)).is_ok() { vec![rel.to_owned()] } else { Vec::new() });
+    }
+    let (dir, pattern) = match rel.rsplit_once('/') {
+        Some((d, p)) => (d.to_owned(), p.to_owned()),
+        None => (String::new(), rel.to_owned()),
+    };
+    let glob = globset::Glob::new(&pattern).map_err(io::Error::other)?.compile_matcher();
+    let mut res: Vec<String> = fs::read_dir(root.join(&dir))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| glob.is_match(n))
+        .map(|n| if dir.is_empty() { n } else { format!("{dir}/{n}") })
+        .collect();
+    res.sort();
+    Ok(res)
+}
+
+/// Entries for a copied file or directory tree at `target`.
+fn collect(src: &Path, target: &str, is_dir: bool, uid: u32, gid: u32, chmod: Option<u32>, out: &mut Vec<Entry>) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(src)?;
+    let mode = chmod.unwrap_or(meta.mode() & 0o7777);
+    let base = |path: &str, kind| Entry { path: path.to_owned(), kind, mode, uid: uid.into(), gid: gid.into(), mtime: meta.mtime().max(0) as u64 };
+    if is_dir {
+        if !target.is_empty() {
+            out.push(base(target, EntryKind::Dir));
+        }
+        let mut children: Vec<_> = fs::read_dir(src)?.collect::<Result<_, _>>()?;
+        children.sort_by_key(|c| c.file_name());
+        for child in children {
+            let name = child.file_name().to_string_lossy().into_owned();
+            let path = if target.is_empty() { name } else { format!("{target}/{name}") };
+            let ft = child.file_type()?;
+            collect(&child.path(), &path, ft.is_dir(), uid, gid, chmod, out)?;
+        }
+    } else if meta.file_type().is_symlink() {
+        out.push(base(target, EntryKind::Symlink(fs::read_link(src)?.to_string_lossy().into_owned())));
+    } else if meta.is_file() {
+        out.push(base(target, EntryKind::File(fs::read(src)?)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_durations() {
+        assert_eq!(epoch_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(epoch_time(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(go_duration_nanos("1m30s"), 90_000_000_000);
+        assert_eq!(go_duration_nanos("500ms"), 500_000_000);
+    }
+}

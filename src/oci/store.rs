@@ -1,0 +1,78 @@
+//! A content-addressed blob store on disk (`DIR/blobs/sha256/<hex>`),
+//! written atomically: a blob appears under its name only when complete.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::oci::digest::{Digest, HashingWriter};
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> io::Result<Store> {
+        fs::create_dir_all(dir.join("blobs/sha256"))?;
+        fs::create_dir_all(dir.join("tmp"))?;
+        Ok(Store { dir: dir.to_path_buf() })
+    }
+
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.hex())
+    }
+
+    /// Where a note about an imported source is kept.
+    pub fn memo_path(&self, id: &Digest) -> PathBuf {
+        self.dir.join("tmp").join(format!("memo-{}", &id.hex()[..32]))
+    }
+
+    pub fn has(&self, digest: &Digest) -> bool {
+        self.path(digest).exists()
+    }
+
+    pub fn put(&self, bytes: &[u8]) -> io::Result<(Digest, u64)> {
+        self.put_stream(bytes)
+    }
+
+    /// Streams a blob into the store; returns its digest and size.
+    pub fn put_stream(&self, mut reader: impl Read) -> io::Result<(Digest, u64)> {
+        let tmp = tempfile::NamedTempFile::new_in(self.dir.join("tmp"))?;
+        let mut writer = HashingWriter::new(io::BufWriter::new(tmp));
+        io::copy(&mut reader, &mut writer)?;
+        let (buffered, digest, size) = writer.finish();
+        let tmp = buffered.into_inner().map_err(|e| e.into_error())?;
+        tmp.as_file().sync_all()?;
+        let dest = self.path(&digest);
+        if !dest.exists() {
+            tmp.persist(&dest).map_err(|e| e.error)?;
+        }
+        Ok((digest, size))
+    }
+
+    /// Writes a blob with a writer function (for layers being produced).
+    pub fn put_with<T>(&self, f: impl FnOnce(&mut dyn Write) -> io::Result<T>) -> io::Result<(Digest, u64, T)> {
+        let tmp = tempfile::NamedTempFile::new_in(self.dir.join("tmp"))?;
+        let mut writer = HashingWriter::new(io::BufWriter::new(tmp));
+        let res = f(&mut writer)?;
+        let (buffered, digest, size) = writer.finish();
+        let tmp = buffered.into_inner().map_err(|e| e.into_error())?;
+        tmp.as_file().sync_all()?;
+        let dest = self.path(&digest);
+        if !dest.exists() {
+            tmp.persist(&dest).map_err(|e| e.error)?;
+        }
+        Ok((digest, size, res))
+    }
+
+    pub fn read(&self, digest: &Digest) -> io::Result<Vec<u8>> {
+        fs::read(self.path(digest))
+    }
+}
+
+/// A digest from its string form, checked.
+pub fn parse_digest(s: &str) -> Option<Digest> {
+    let hex = s.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Digest::of_hex(hex))
+}
