@@ -291,6 +291,115 @@ fn plan_predicts_the_engine(e: &Engine) -> Check {
     Ok(())
 }
 
+const BASE_IMAGES: &[&str] = &[
+    "golang:1.22-bookworm",
+    "python:3.12-slim",
+    "node:20-bookworm-slim",
+    "php:8.3-cli",
+    "composer:2",
+    "httpd:2.4-alpine",
+    "rust:1.82-bookworm",
+    "gcr.io/distroless/cc-debian12",
+    "debian:bookworm-slim",
+    "busybox:latest",
+];
+
+/// Builds with `--backend oci`, returning the `--format json` summary.
+fn oci_build(e: &Engine, dir: &Path, bases: &[String], cache: &Path, extra: &[&str]) -> Result<serde_json::Value, String> {
+    let mut args: Vec<&str> = vec!["build", "--backend", "oci", "--network", "host", "--format", "json", "--cache-dir", cache.to_str().unwrap()];
+    args.extend(bases.iter().map(String::as_str));
+    args.extend(extra);
+    let out = ok(e.buildspec(&args, dir), &format!("oci build of {}", dir.display()))?;
+    serde_json::from_slice(&out.stdout).map_err(|err| format!("summary: {err}: {}", stdout(&out)))
+}
+
+/// The daemonless backend: every example builds without the engine, loads
+/// into docker, behaves like the BuildKit image and has its files and
+/// config; builds are reproducible; skopeo and umoci read the output; a
+/// no-change rebuild runs nothing; a failing step names its spec line.
+fn oci_backend_matches_buildkit(e: &Engine) -> Check {
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut bases = Vec::new();
+    for image in BASE_IMAGES {
+        let file = tmp.path().join(format!("{}.tar", image.replace(['/', ':'], "_")));
+        ok(e.docker(&["save", "-o", file.to_str().unwrap(), image]), "docker save")?;
+        bases.push(format!("--base={image}=docker-archive:{}", file.display()));
+    }
+    bases.push(format!("--base=gcr.io/distroless/cc-debian12:latest=docker-archive:{}", tmp.path().join("gcr.io_distroless_cc-debian12.tar").display()));
+    let cache = tmp.path().join("cache");
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("go-static", &[], "hello from greeter"),
+        ("python-app", &["--once"], "hello from flask"),
+        ("rust-service", &["--once"], "hello from api"),
+        ("lint-test", &["2", "3", "4"], "9"),
+        ("plugins", &[], "plugin: is-number-7.0.0.tgz\nplugin: left-pad-1.3.0.tgz"),
+        ("swappable-base", &[], "hello from debian"),
+        ("static-site", &[], ""),
+    ];
+    for (name, args, expected) in cases {
+        let archive = tmp.path().join(format!("{name}.tar"));
+        let output = format!("--output=docker-archive:{}", archive.display());
+        oci_build(e, &spec_dir(name), &bases, &cache, &[&output, "-t", &format!("oci-{name}:1")])?;
+        ok(e.docker(&["load", "-i", archive.to_str().unwrap()]), "docker load")?;
+        if !expected.is_empty() {
+            let mut run_args = vec![format!("oci-{name}:1")];
+            run_args.extend(args.iter().map(|a| a.to_string()));
+            let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
+            expect_contains(&run(e, &run_args)?, expected, &format!("{name} built by the oci backend"))?;
+        }
+        build(e, &spec_dir(name), &["-t", &format!("bk-{name}:1")])?;
+        let (oci, bk) = (flatten(e, &format!("oci-{name}:1"))?, flatten(e, &format!("bk-{name}:1"))?);
+        // Content, mode and owner of every file; directories by mode and owner.
+        let differ: Vec<&String> = oci.keys().chain(bk.keys()).filter(|k| oci.get(*k) != bk.get(*k)).take(8).collect();
+        if !differ.is_empty() {
+            let show = |m: &std::collections::BTreeMap<String, (u32, u64, u64, Vec<u8>)>, k: &String| m.get(k).map(|(mode, u, g, c)| format!("{mode:o} {u}:{g} {}B", c.len()));
+            let detail: Vec<String> = differ.iter().map(|k| format!("{k}: oci {:?} buildkit {:?}", show(&oci, k), show(&bk, k))).collect();
+            return Err(format!("{name}: oci and BuildKit images differ:\n{}", detail.join("\n")));
+        }
+        let (c1, c2) = (image_config(e, &format!("oci-{name}:1"))?, image_config(e, &format!("bk-{name}:1"))?);
+        for key in ["Env", "Cmd", "Entrypoint", "User", "WorkingDir", "ExposedPorts", "Labels", "Volumes", "StopSignal", "Healthcheck"] {
+            let norm = |v: &serde_json::Value| if v.is_null() || v == &serde_json::json!({}) || v == &serde_json::json!("") { serde_json::Value::Null } else { v.clone() };
+            if norm(&c1[key]) != norm(&c2[key]) {
+                return Err(format!("{name}: config {key} differs: oci {} buildkit {}", c1[key], c2[key]));
+            }
+        }
+    }
+    // Reproducible: another copy of the spec, another cache, same digest.
+    let out_a = tmp.path().join("layout-a");
+    let a = oci_build(e, &spec_dir("go-static"), &bases, &cache, &[&format!("--output=oci:{}", out_a.display())])?;
+    let copy = tmp.path().join("elsewhere/go-static");
+    copy_tree(&spec_dir("go-static"), &copy);
+    let b = oci_build(e, &copy, &bases, &tmp.path().join("other-cache"), &[&format!("--output=oci-archive:{}", tmp.path().join("b.tar").display())])?;
+    if a["manifest"] != b["manifest"] {
+        return Err(format!("two clean builds differ: {} and {}", a["manifest"], b["manifest"]));
+    }
+    if a["executed_runs"] != 0 {
+        return Err(format!("a no-change rebuild executed {} RUN steps", a["executed_runs"]));
+    }
+    // Other tools read the output.
+    let skopeo = std::process::Command::new("skopeo").arg("inspect").arg(format!("oci:{}:app", out_a.display())).output().map_err(|e| e.to_string())?;
+    let skopeo = ok(skopeo, "skopeo inspect")?;
+    expect_contains(&stdout(&skopeo), a["manifest"].as_str().unwrap_or("?"), "skopeo sees the digest")?;
+    let unpacked = tmp.path().join("unpacked");
+    let umoci = std::process::Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:app", out_a.display())).arg(&unpacked).output().map_err(|e| e.to_string())?;
+    ok(umoci, "umoci unpack")?;
+    if !unpacked.join("rootfs/greeter").is_file() {
+        return Err("umoci unpacked no /greeter".into());
+    }
+    // A failing step names its spec line here too.
+    let failing = tempfile::tempdir().map_err(|e| e.to_string())?;
+    std::fs::write(failing.path().join("buildspec.kdl"), FAILING_TEST).unwrap();
+    let mut args: Vec<String> = vec!["build".into(), "--backend".into(), "oci".into(), "--cache-dir".into(), cache.display().to_string()];
+    args.extend(bases.iter().cloned());
+    args.push(format!("--output=oci:{}", failing.path().join("out").display()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = e.buildspec(&args, failing.path());
+    if out.status.success() {
+        return Err("a failing test stage passed with the oci backend".into());
+    }
+    expect_contains(&text(&out), "stage `unit` failed at buildspec.kdl:5", "oci failure names the spec line")
+}
+
 /// Passing tests gate the runtime but add no file to it.
 fn passing_tests_add_no_file(e: &Engine) -> Check {
     let dir = spec_dir("lint-test");
@@ -479,6 +588,7 @@ fn main() {
         ("no_engine_is_one_clear_line", no_engine_is_one_clear_line),
         ("optimized_images_match_literal_ones", optimized_images_match_literal_ones),
         ("plan_predicts_the_engine", plan_predicts_the_engine),
+        ("oci_backend_matches_buildkit", oci_backend_matches_buildkit),
     ];
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let selected: Vec<_> = checks.iter().filter(|(n, _)| filter.is_empty() || filter.iter().any(|f| n.contains(f.as_str()))).collect();

@@ -41,8 +41,9 @@ mkdir -p "$ENGINE_CACHE" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/parti
 exec 9>"$ENGINE_CACHE/.install.lock"
 flock 9
 
-# Debian 12 packages the engine (runc) and base-images.sh (debootstrap, busybox-static) use.
-ensure_host_packages runc debootstrap busybox-static ca-certificates
+# Debian 12 packages the engine (runc), base-images.sh (debootstrap, busybox-static) and the
+# oci backend tests (runc, skopeo, umoci) use.
+ensure_host_packages runc debootstrap busybox-static ca-certificates skopeo umoci
 
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES="deb [signed-by=$KEYRING] $(debian_mirror) trixie main"

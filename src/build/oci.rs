@@ -180,6 +180,8 @@ fn epoch_time(epoch: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 fn key_of(parts: &[&str]) -> Digest {
     Digest::of(parts.join("\u{0}").as_bytes())
 }
@@ -262,6 +264,10 @@ impl Builder<'_> {
             }
         };
         state.args.clear();
+        // As BuildKit does: a stage whose base sets no PATH gets the default.
+        if state.config.config.env_var("PATH").is_none() {
+            state.config.config.set_env("PATH", DEFAULT_PATH);
+        }
         let mut steps: Vec<&Step> = Vec::new();
         crate::graph::build::for_each_step(&stage.steps, &mut |s| {
             if !matches!(s.kind, StepKind::Deps(_)) {
@@ -494,7 +500,7 @@ impl Builder<'_> {
         let cfg = &state.config.config;
         let mut env: Vec<String> = cfg.env.clone();
         if cfg.env_var("PATH").is_none() {
-            env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned());
+            env.push(format!("PATH={DEFAULT_PATH}"));
         }
         for (k, v) in &state.args {
             if cfg.env_var(k).is_none() {
