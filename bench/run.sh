@@ -37,8 +37,10 @@
 #   BENCH_OUT=PATH            the report (default bench/results/latest.md; a .tsv of every
 #                             raw measurement is written beside it)
 #   BENCH_KEEP=1              keep the temp dir (logs, compiled Dockerfiles) after the run
-# Needs: bash, awk, jq, sort, and what scripts/engine/ needs. About 11 minutes a repeat on
-# 2 cores (see docs/benchmarks.md).
+# Needs: bash, awk, jq, sort, and what scripts/engine/ needs. About 8 to 10 minutes a repeat
+# on 2 cores (see docs/benchmarks.md).
+# The report is markdown: backticks in single-quoted printf formats are meant literally.
+# shellcheck disable=SC2016
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,7 +52,7 @@ OUT="${BENCH_OUT:-$BENCH/results/latest.md}"
 ENGINE_MODE="${BENCH_ENGINE:-private}"
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_RUNS must be a positive integer" >&2; exit 2; }
 case "${1:-}" in
-    -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^# The report is markdown/{/^# The report/d;/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     "") ;;
     *) echo "usage: bench/run.sh (settings through BENCH_* variables; see --help)" >&2; exit 2 ;;
 esac
@@ -285,8 +287,8 @@ compare_plan() {
 
 clean_engine() {
     local imgs
-    imgs="$(docker image ls -q 'bsbench/*' | sort -u)"
-    [[ -z "$imgs" ]] || docker image rm -f $imgs >/dev/null
+    mapfile -t imgs < <(docker image ls -q 'bsbench/*' | sort -u)
+    ((${#imgs[@]} == 0)) || docker image rm -f "${imgs[@]}" >/dev/null
     docker buildx prune -af >/dev/null 2>&1
 }
 
@@ -333,7 +335,7 @@ clean_engine
 # values APP FORM METRIC: the values of all runs, one a line.
 values() { awk -F'\t' -v a="$1" -v f="$2" -v m="$3" '$1 == a && $2 == f && $4 == m { print $5 }' "$TSV"; }
 median() { # of numbers on stdin; empty when none
-    sort -g | awk '{ v[++n] = $1 } END { if (n) { if (n % 2) print v[(n + 1) / 2]; else printf "%.3f\n", (v[n / 2] + v[n / 2 + 1]) / 2 } }'
+    sort -g | awk '{ v[++n] = $1 } END { if (n) { if (n % 2) print v[(n + 1) / 2]; else printf "%g\n", (v[n / 2] + v[n / 2 + 1]) / 2 } }'
 }
 med() { values "$1" "$2" "$3" | median; }
 fmt1() { [[ -n "$1" ]] && awk -v x="$1" 'BEGIN { printf "%.1f", x }' || printf '–'; }
@@ -353,7 +355,8 @@ steps_block() { # APP FORM KIND: the step list of the last run, and whether runs
     for ((r = 1; r <= RUNS; r++)); do
         local f="$WORK/steps/$app-$form-$kind-r$r.txt"
         [[ -f "$f" ]] || continue
-        if [[ -z "$first" ]]; then first="$f"; elif ! cmp -s "$first" "$f"; then same=0; fi
+        # As sets: parallel stages finish in any order.
+        if [[ -z "$first" ]]; then first="$f"; elif ! cmp -s <(sort "$first") <(sort "$f"); then same=0; fi
     done
     local last="$WORK/steps/$app-$form-$kind-r$RUNS.txt"
     if [[ ! -s "$last" ]]; then
@@ -382,6 +385,11 @@ mkdir -p "$(dirname "$OUT")"
     printf -- '- Source edit: one string in the main source file. Dependency edit: the files of `bench/apps/APP/dep-edit/`.\n'
     ((HAVE_NO_OPT)) || printf -- '- \\* `--no-optimize` is not in this binary: the literal form is a plain `buildspec compile`.\n'
     ((HAVE_PLAN)) || printf -- '- Plan check skipped: this binary has no `buildspec plan` command.\n'
+    if awk -F'\t' '$4 ~ /_revert_steps$/ && $5 > 0 { bad = 1 } END { exit !bad }' "$TSV"; then
+        printf -- '- **Warning**: some no-change rebuilds after reverting an edit re-ran steps (see below).\n'
+    else
+        printf -- '- Revert check: every no-change rebuild after reverting an edit was fully cached.\n'
+    fi
     for app in "${APPS[@]}"; do
         if cmp -s "$WORK/$app/out/literal/Dockerfile" "$WORK/$app/out/optimized/Dockerfile"; then
             printf -- '- %s: the optimized Dockerfile is byte-identical to the literal one.\n' "$app"

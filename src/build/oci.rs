@@ -268,6 +268,10 @@ impl Builder<'_> {
         if state.config.config.env_var("PATH").is_none() {
             state.config.config.set_env("PATH", DEFAULT_PATH);
         }
+        // …and BuildKit's empty image works in `/`.
+        if matches!(stage.base, Base::Scratch) {
+            state.config.config.working_dir = "/".to_owned();
+        }
         let mut steps: Vec<&Step> = Vec::new();
         crate::graph::build::for_each_step(&stage.steps, &mut |s| {
             if !matches!(s.kind, StepKind::Deps(_)) {

@@ -139,6 +139,12 @@ pub fn run(spec: &RunSpec<'_>, scratch: &Path, id: &str) -> std::io::Result<i32>
     });
     std::fs::write(scratch.join("config.json"), serde_json::to_vec_pretty(&config).expect("json"))?;
     let state = scratch.join("runc-state");
+    // The step's output is progress: it goes to stderr, keeping stdout
+    // for the build's result.
+    let to_stderr = {
+        use std::os::fd::AsFd;
+        std::io::stderr().as_fd().try_clone_to_owned()?
+    };
     let status = Command::new("runc")
         .arg("--root")
         .arg(&state)
@@ -146,7 +152,7 @@ pub fn run(spec: &RunSpec<'_>, scratch: &Path, id: &str) -> std::io::Result<i32>
         .arg(scratch)
         .arg(id)
         .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
+        .stdout(Stdio::from(to_stderr))
         .stderr(Stdio::inherit())
         .status();
     let status = match status {

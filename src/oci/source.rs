@@ -152,8 +152,8 @@ fn oci_layout(dir: &Path, tag: Option<&str>, store: &Store, source: &str) -> Res
         .ok_or_else(|| invalid(source, format!("no image tagged {}", tag.unwrap_or("(any)"))))?;
     let mut manifest_bytes = blob(&chosen.digest)?;
     // A manifest list: take this machine's platform.
-    if let Ok(list) = serde_json::from_slice::<Index>(&manifest_bytes) {
-        if !list.manifests.is_empty() && serde_json::from_slice::<Manifest>(&manifest_bytes).is_err() {
+    if let Ok(list) = serde_json::from_slice::<Index>(&manifest_bytes)
+        && !list.manifests.is_empty() && serde_json::from_slice::<Manifest>(&manifest_bytes).is_err() {
             let arch = crate::oci::image::ImageConfig::scratch().architecture;
             let pick = list
                 .manifests
@@ -162,7 +162,6 @@ fn oci_layout(dir: &Path, tag: Option<&str>, store: &Store, source: &str) -> Res
                 .ok_or_else(|| invalid(source, format!("no linux/{arch} image in the manifest list")))?;
             manifest_bytes = blob(&pick.digest)?;
         }
-    }
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| invalid(source, format!("manifest: {e}")))?;
     let config_bytes = blob(&manifest.config.digest)?;
     let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| invalid(source, format!("config: {e}")))?;
