@@ -38,16 +38,7 @@ impl Store {
 
     /// Streams a blob into the store; returns its digest and size.
     pub fn put_stream(&self, mut reader: impl Read) -> io::Result<(Digest, u64)> {
-        let tmp = tempfile::NamedTempFile::new_in(self.dir.join("tmp"))?;
-        let mut writer = HashingWriter::new(io::BufWriter::new(tmp));
-        io::copy(&mut reader, &mut writer)?;
-        let (buffered, digest, size) = writer.finish();
-        let tmp = buffered.into_inner().map_err(|e| e.into_error())?;
-        tmp.as_file().sync_all()?;
-        let dest = self.path(&digest);
-        if !dest.exists() {
-            tmp.persist(&dest).map_err(|e| e.error)?;
-        }
+        let (digest, size, _) = self.put_with(|w| io::copy(&mut reader, w))?;
         Ok((digest, size))
     }
 
