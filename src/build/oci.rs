@@ -398,10 +398,10 @@ impl Builder<'_> {
                     return Err(Error::Unsupported { stage: stage.to_owned(), file: self.spec_name.clone(), line: self.line(step.span), what: "`add` of a URL or git repository".to_owned() });
                 }
             },
-            StepKind::Run(run) => self.run(stage, id, step, run, &run.script.value, state, states, executed)?,
+            StepKind::Run(run) => self.run(stage, step, run, &run.script.value, state, states, executed)?,
             StepKind::Packages(pkgs) => {
                 let script = crate::emit::packages_script(pkgs, self.req.graph.package_manager(id));
-                self.run(stage, id, step, &Run::default(), &script, state, states, executed)?
+                self.run(stage, step, &Run::default(), &script, state, states, executed)?
             }
             StepKind::Deps(_) => {}
         }
@@ -500,7 +500,7 @@ impl Builder<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn run(&mut self, stage: &str, _id: StageId, step: &Step, run: &Run, script: &str, state: &mut State, states: &HashMap<StageId, State>, executed: &mut usize) -> Result<(), Error> {
+    fn run(&mut self, stage: &str, step: &Step, run: &Run, script: &str, state: &mut State, states: &HashMap<StageId, State>, executed: &mut usize) -> Result<(), Error> {
         let cfg = &state.config.config;
         let mut env: Vec<String> = cfg.env.clone();
         if cfg.env_var("PATH").is_none() {

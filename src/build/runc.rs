@@ -63,9 +63,6 @@ fn mount_overlay(lowers: &[PathBuf], upper: Option<(&Path, &Path)>, at: &Path) -
 
 /// A read-only view of layers (for copying out of a stage).
 pub fn view(lowers: &[PathBuf], at: &Path) -> std::io::Result<Mounted> {
-    if lowers.len() == 1 {
-        return mount_overlay(lowers, None, at);
-    }
     mount_overlay(lowers, None, at)
 }
 

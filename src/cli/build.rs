@@ -83,8 +83,7 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
     };
     let compiled = crate::compile(&source, &opts).map_err(|f| ui.failure(&f))?;
     ui.diagnostics(&source, &compiled.warnings);
-    let spec_dir = path.parent().map(|p| if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p });
-    let context_dir = spec_dir.unwrap_or(std::path::Path::new(".")).join(&compiled.graph.context.dir.value);
+    let context_dir = crate::cli::context_dir(&path, &compiled.graph.context.dir.value);
     if !context_dir.is_dir() {
         return Err(ui.error(format!(
             "the build context {} is not a directory (context \"{}\" in {})",

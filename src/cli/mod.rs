@@ -154,15 +154,20 @@ pub fn parse_image_ref(s: &str) -> Result<String, String> {
 /// edge; a context that cannot be read just leaves them unknown.
 pub fn context_opts(spec: &Path, source: &SourceFile) -> crate::CompileOpts {
     let parsed = crate::syntax::parse(source);
-    let spec_dir = match spec.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let context = spec_dir.join(&parsed.value.context.dir.value);
+    let context = context_dir(spec, &parsed.value.context.dir.value);
     crate::CompileOpts {
         context_files: context_files(&context),
         changes: git_changes(&context),
         ..crate::CompileOpts::new()
+    }
+}
+
+/// The build context: `dir` (as the spec's `context` says) relative to
+/// the spec file's directory.
+pub fn context_dir(spec: &Path, dir: &str) -> PathBuf {
+    match spec.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.join(dir),
+        _ => Path::new(".").join(dir),
     }
 }
 

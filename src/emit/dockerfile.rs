@@ -481,9 +481,7 @@ fn run_script(flags: &str, script: &str, posix_shell: bool) -> Instruction {
 
 /// The shell command that installs `packages` (without cache mounts).
 pub fn packages_script(pkgs: &Packages, detected: Option<PackageManager>) -> String {
-    let manager = pkgs.manager.as_ref().map(|m| m.value).or(detected).unwrap_or(PackageManager::Apt);
-    let names: Vec<&str> = pkgs.names.iter().map(|n| n.as_str()).collect();
-    let names = names.join(" ");
+    let (manager, names) = manager_and_names(pkgs, detected);
     match manager {
         PackageManager::Apt => format!(
             "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {names} && rm -rf /var/lib/apt/lists/*"
@@ -492,10 +490,16 @@ pub fn packages_script(pkgs: &Packages, detected: Option<PackageManager>) -> Str
     }
 }
 
-fn packages_instruction(pkgs: &Packages, detected: Option<PackageManager>) -> Instruction {
+/// The manager `packages` uses (its own, else the detected one, else apt)
+/// and its package names, space-separated.
+fn manager_and_names(pkgs: &Packages, detected: Option<PackageManager>) -> (PackageManager, String) {
     let manager = pkgs.manager.as_ref().map(|m| m.value).or(detected).unwrap_or(PackageManager::Apt);
     let names: Vec<&str> = pkgs.names.iter().map(|n| n.as_str()).collect();
-    let names = names.join(" ");
+    (manager, names.join(" "))
+}
+
+fn packages_instruction(pkgs: &Packages, detected: Option<PackageManager>) -> Instruction {
+    let (manager, names) = manager_and_names(pkgs, detected);
     match manager {
         PackageManager::Apt if pkgs.cached => ins(
             "RUN",
