@@ -42,8 +42,8 @@ exec 9>"$ENGINE_CACHE/.install.lock"
 flock 9
 
 # Debian 12 packages the engine (runc), base-images.sh (debootstrap, busybox-static) and the
-# oci backend tests (runc, skopeo, umoci) use.
-ensure_host_packages runc debootstrap busybox-static ca-certificates skopeo umoci
+# oci backend tests (runc, skopeo, umoci, docker-registry with htpasswd, buildah for the benchmark) use.
+ensure_host_packages runc debootstrap busybox-static ca-certificates skopeo umoci docker-registry apache2-utils buildah
 
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES="deb [signed-by=$KEYRING] $(debian_mirror) trixie main"

@@ -28,6 +28,8 @@ pub enum Output {
     OciDir(PathBuf),
     OciArchive(PathBuf),
     DockerArchive(PathBuf),
+    /// Pushed to a registry: `HOST/REPO:TAG`.
+    Registry(String),
 }
 
 impl Output {
@@ -38,8 +40,11 @@ impl Output {
             Ok(Output::OciArchive(p.into()))
         } else if let Some(p) = s.strip_prefix("docker-archive:") {
             Ok(Output::DockerArchive(p.into()))
+        } else if let Some(r) = s.strip_prefix("registry:") {
+            crate::oci::registry::Reference::parse(r).map_err(|e| e.to_string())?;
+            Ok(Output::Registry(r.to_owned()))
         } else {
-            Err(format!("`{s}` is not an output: use oci:DIR, oci-archive:FILE or docker-archive:FILE"))
+            Err(format!("`{s}` is not an output: use oci:DIR, oci-archive:FILE, docker-archive:FILE or registry:HOST/REPO:TAG"))
         }
     }
 }
@@ -64,14 +69,16 @@ pub struct OciRequest<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("no source for base image `{image}` (stage `{stage}`): pass --base {image}=docker-archive:FILE (or oci:DIR, oci-archive:FILE)")]
-    NoBase { image: String, stage: String },
+    #[error("base image `{image}` (stage `{stage}`): {error}\n  pass --base {image}=SOURCE to take it from docker-archive:FILE, oci:DIR, oci-archive:FILE or registry:HOST/REPO:TAG")]
+    NoBase { image: String, stage: String, error: source::Error },
     #[error("stage `{stage}` failed at {file}:{line}: {message}")]
     StepFailed { stage: String, file: String, line: usize, message: String },
     #[error("stage `{stage}` at {file}:{line}: {what} is not supported by the oci backend yet; use --backend docker")]
     Unsupported { stage: String, file: String, line: usize, what: String },
     #[error(transparent)]
     Source(#[from] source::Error),
+    #[error("pushing {reference}: {error}")]
+    Push { reference: String, error: crate::oci::registry::Error },
     #[error("{doing}: {error}")]
     Io { doing: String, error: io::Error },
 }
@@ -122,6 +129,8 @@ pub struct OciOutput {
     pub config_digest: Digest,
     pub layers: usize,
     pub executed_runs: usize,
+    /// What a registry output did with the blobs.
+    pub pushed: Option<crate::oci::registry::PushStats>,
 }
 
 pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
@@ -145,22 +154,28 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
     config.created = Some(epoch_time(req.epoch));
     config.history.clear();
     let built = layout::finish(&b.store, config, target.layers.clone()).map_err(io_ctx("writing the image config"))?;
-    write_output(&b.store, &built, &req.output, &req.tag)?;
+    let pushed = write_output(&b.store, &built, &req.output, &req.tag)?;
     Ok(OciOutput {
         manifest_digest: built.manifest_digest.clone(),
         config_digest: built.config_digest.clone(),
         layers: built.layers.len(),
         executed_runs,
+        pushed,
     })
 }
 
-fn write_output(store: &Store, built: &Built, output: &Output, tag: &str) -> Result<(), Error> {
+fn write_output(store: &Store, built: &Built, output: &Output, tag: &str) -> Result<Option<crate::oci::registry::PushStats>, Error> {
     let res = match output {
         Output::OciDir(dir) => layout::write_oci_dir(store, built, dir, tag),
         Output::OciArchive(file) => layout::write_archive(store, built, file, tag, false),
         Output::DockerArchive(file) => layout::write_archive(store, built, file, tag, true),
+        Output::Registry(name) => {
+            let push_err = |error| Error::Push { reference: name.clone(), error };
+            let reference = crate::oci::registry::Reference::parse(name).map_err(push_err)?;
+            return crate::oci::registry::push(&reference, store, built).map(Some).map_err(push_err);
+        }
     };
-    res.map_err(io_ctx("writing the output"))
+    res.map_err(io_ctx("writing the output")).map(|()| None)
 }
 
 /// `1970-01-01T00:00:00Z` plus `epoch` seconds, in RFC 3339.
@@ -196,8 +211,12 @@ impl Builder<'_> {
     }
 
     fn base_image(&self, stage: &str, image: &str) -> Result<State, Error> {
-        let source = self.req.bases.get(image).ok_or_else(|| Error::NoBase { image: image.to_owned(), stage: stage.to_owned() })?;
-        let img = source::load(source, &self.store)?;
+        // Without a --base, the image comes from its registry.
+        let img = match self.req.bases.get(image) {
+            Some(source) => source::load(source, &self.store)?,
+            None => source::load(&format!("registry:{image}"), &self.store)
+                .map_err(|error| Error::NoBase { image: image.to_owned(), stage: stage.to_owned(), error })?,
+        };
         let rootfs = self.rootfs(&img)?;
         let chain: Vec<&str> = img.layers.iter().map(|l| l.diff_id.as_str()).collect();
         Ok(State {

@@ -48,11 +48,12 @@ pub struct BuildArgs {
     #[arg(short = 'H', long, value_name = "URL")]
     pub host: Option<String>,
     /// With --backend oci: where the image goes (oci:DIR, oci-archive:FILE,
-    /// docker-archive:FILE).
+    /// docker-archive:FILE, registry:HOST/REPO:TAG).
     #[arg(long, value_name = "KIND:PATH")]
     pub output: Option<String>,
     /// With --backend oci: where a base image comes from, e.g.
-    /// --base debian:bookworm-slim=docker-archive:debian.tar (repeatable).
+    /// --base debian:bookworm-slim=docker-archive:debian.tar (repeatable)
+    /// [default: pulled from the registry its name says]
     #[arg(long = "base", value_name = "IMAGE=SOURCE")]
     pub bases: Vec<String>,
     /// With --backend oci: the layer and step cache
@@ -135,7 +136,7 @@ fn build_oci(
     let output = args
         .output
         .as_deref()
-        .ok_or_else(|| ui.error("--backend oci needs --output oci:DIR, oci-archive:FILE or docker-archive:FILE"))?;
+        .ok_or_else(|| ui.error("--backend oci needs --output oci:DIR, oci-archive:FILE, docker-archive:FILE or registry:HOST/REPO:TAG"))?;
     let output = Output::parse(output).map_err(|e| ui.error(e))?;
     let mut bases = std::collections::HashMap::new();
     for b in &args.bases {
@@ -190,6 +191,7 @@ fn build_oci(
                 "config": out.config_digest.as_str(),
                 "layers": out.layers,
                 "executed_runs": out.executed_runs,
+                "pushed": out.pushed.map(|p| serde_json::json!({"uploaded": p.uploaded, "mounted": p.mounted, "existing": p.existing})),
             })
         ),
         crate::cli::Format::Text => println!("{}", out.manifest_digest),

@@ -11,5 +11,6 @@ pub mod extract;
 pub mod image;
 pub mod layer;
 pub mod layout;
+pub mod registry;
 pub mod source;
 pub mod store;

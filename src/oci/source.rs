@@ -1,6 +1,7 @@
 //! Base images from files: `docker-archive:FILE` (what `docker save`
 //! writes), `oci:DIR[:TAG]` (an OCI image layout) and
-//! `oci-archive:FILE[:TAG]` (a tar of one). Their blobs go into the store;
+//! `oci-archive:FILE[:TAG]` (a tar of one), and `registry:REFERENCE`
+//! (pulled over the distribution API). Their blobs go into the store;
 //! what comes back is the image's config and layer list.
 
 use std::collections::HashMap;
@@ -30,8 +31,10 @@ pub struct Image {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("`{0}` is not an image source: use docker-archive:FILE, oci:DIR[:TAG] or oci-archive:FILE[:TAG]")]
+    #[error("`{0}` is not an image source: use docker-archive:FILE, oci:DIR[:TAG], oci-archive:FILE[:TAG] or registry:HOST/REPO[:TAG]")]
     UnknownKind(String),
+    #[error("pulling {source_name}: {error}")]
+    Registry { source_name: String, error: crate::oci::registry::Error },
     #[error("reading image {source_name}: {message}")]
     Invalid { source_name: String, message: String },
     #[error("reading image {source_name}: {error}")]
@@ -66,6 +69,12 @@ pub fn load(source: &str, store: &Store) -> Result<Image, Error> {
         let f = fs::File::open(file).map_err(io_err)?;
         tar::Archive::new(f).unpack(tmp.path()).map_err(io_err)?;
         return oci_layout(tmp.path(), tag, store, source);
+    }
+    if let Some(name) = source.strip_prefix("registry:") {
+        let registry_err = |error| Error::Registry { source_name: name.to_owned(), error };
+        let reference = crate::oci::registry::Reference::parse(name).map_err(registry_err)?;
+        let arch = ImageConfig::scratch().architecture;
+        return crate::oci::registry::pull(&reference, store, &arch).map_err(registry_err);
     }
     Err(Error::UnknownKind(source.to_owned()))
 }

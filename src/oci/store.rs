@@ -60,6 +60,27 @@ impl Store {
     pub fn read(&self, digest: &Digest) -> io::Result<Vec<u8>> {
         fs::read(self.path(digest))
     }
+
+    /// Remembers that a blob was pulled from `registry`/`repository`, so a
+    /// push to another repository of that registry can mount it.
+    pub fn note_origin(&self, digest: &Digest, registry: &str, repository: &str) -> io::Result<()> {
+        let line = format!("{registry} {repository}");
+        if self.origins(digest).iter().any(|(r, p)| format!("{r} {p}") == line) {
+            return Ok(());
+        }
+        let dir = self.dir.join("origins");
+        fs::create_dir_all(&dir)?;
+        // One short append: atomic with O_APPEND, so concurrent builds
+        // can only add lines.
+        let mut f = fs::OpenOptions::new().create(true).append(true).open(dir.join(digest.hex()))?;
+        f.write_all(format!("{line}\n").as_bytes())
+    }
+
+    /// Where a blob was pulled from: (registry, repository) pairs.
+    pub fn origins(&self, digest: &Digest) -> Vec<(String, String)> {
+        let text = fs::read_to_string(self.dir.join("origins").join(digest.hex())).unwrap_or_default();
+        text.lines().filter_map(|l| l.split_once(' ')).map(|(r, p)| (r.to_owned(), p.to_owned())).collect()
+    }
 }
 
 /// A digest from its string form, checked.
