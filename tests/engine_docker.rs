@@ -412,6 +412,77 @@ fn oci_reproducible_and_readable(e: &Engine, bases: &[String], cache: &Path, tmp
     expect_contains(&text(&out), "stage `unit` failed at buildspec.kdl:5", "oci failure names the spec line")
 }
 
+/// The oci backend pushes to a real registry (distribution 2.8 with
+/// htpasswd auth), pulls the image back as the base of another build, and
+/// pushes that with blob existence checks and cross-repository mounts.
+fn oci_registry_push_and_pull(e: &Engine) -> Check {
+    let registry = support::registry::Registry::start();
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let busybox = tmp.path().join("busybox.tar");
+    ok(e.docker(&["save", "-o", busybox.to_str().unwrap(), "busybox:latest"]), "docker save")?;
+    let base_arg = format!("--base=busybox:latest=docker-archive:{}", busybox.display());
+    let cache = tmp.path().join("cache");
+    let push = |dir: &Path, to: &str, auth: bool| {
+        let output = format!("--output=registry:{}/{to}", registry.host);
+        let mut cmd = e.command(env!("CARGO_BIN_EXE_buildspec"));
+        cmd.args(["build", "--backend", "oci", "--format", "json", "--cache-dir", cache.to_str().unwrap(), &base_arg, &output]).current_dir(dir);
+        if auth {
+            cmd.env("REGISTRY_AUTH_FILE", &registry.auth_file);
+        }
+        cmd.output().map_err(|e| e.to_string())
+    };
+    // The base: busybox and a file.
+    let base = tmp.path().join("base");
+    std::fs::create_dir_all(&base).unwrap();
+    std::fs::write(base.join("hello.txt"), "hello from the registry\n").unwrap();
+    std::fs::write(base.join("buildspec.kdl"), "runtime \"base\" from=\"busybox:latest\" {\n    copy \"hello.txt\" to=\"/hello.txt\"\n}\n").unwrap();
+    let denied = push(&base, "team/base:1", false)?;
+    if denied.status.success() {
+        return Err("a push without credentials succeeded".into());
+    }
+    expect_contains(&text(&denied), "docker login", "an unauthorized push says how to log in")?;
+    let first: serde_json::Value = serde_json::from_slice(&ok(push(&base, "team/base:1", true)?, "push")?.stdout).map_err(|e| e.to_string())?;
+    let layers = first["layers"].as_u64().unwrap_or(0) as usize;
+    if first["pushed"]["uploaded"] != layers + 1 {
+        return Err(format!("the first push should upload {} blobs: {}", layers + 1, first["pushed"]));
+    }
+    let again: serde_json::Value = serde_json::from_slice(&ok(push(&base, "team/base:1", true)?, "push again")?.stdout).map_err(|e| e.to_string())?;
+    if again["pushed"]["uploaded"] != 0 || again["pushed"]["existing"] != layers + 1 {
+        return Err(format!("a second push should find every blob there: {}", again["pushed"]));
+    }
+    // skopeo reads what was pushed.
+    let reference = format!("docker://{}/team/base:1", registry.host);
+    let creds = format!("{}:{}", registry.user, registry.password);
+    let inspect = std::process::Command::new("skopeo").args(["inspect", "--tls-verify=false", "--creds", &creds, "--raw", &reference]).output().map_err(|e| e.to_string())?;
+    let raw = ok(inspect, "skopeo inspect")?;
+    let digest = format!("sha256:{}", sha256_hex(&raw.stdout));
+    if serde_json::json!(digest) != first["manifest"] {
+        return Err(format!("the registry serves manifest {digest}, the build made {}", first["manifest"]));
+    }
+    // The pushed image, pulled back, is the base of another build; its
+    // layers go to another repository by mount, not upload.
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("buildspec.kdl"), format!("runtime \"app\" from=\"{}/team/base:1\" {{\n    run \"cat /hello.txt > /copied.txt\"\n    cmd \"cat\" \"/copied.txt\"\n}}\n", registry.host)).unwrap();
+    let pushed: serde_json::Value = serde_json::from_slice(&ok(push(&app, "team/app:1", true)?, "push app")?.stdout).map_err(|e| e.to_string())?;
+    if pushed["pushed"]["mounted"].as_u64().unwrap_or(0) < layers as u64 || pushed["pushed"]["uploaded"] != 2 {
+        return Err(format!("the app push should mount the base's {layers} layers and upload its layer and config: {}", pushed["pushed"]));
+    }
+    let archive = tmp.path().join("app.tar");
+    let mut cmd = e.command(env!("CARGO_BIN_EXE_buildspec"));
+    cmd.args(["build", "--backend", "oci", "--cache-dir", cache.to_str().unwrap(), "-t", "from-registry:1", &format!("--output=docker-archive:{}", archive.display())])
+        .current_dir(&app)
+        .env("REGISTRY_AUTH_FILE", &registry.auth_file);
+    ok(cmd.output().map_err(|e| e.to_string())?, "build to an archive")?;
+    ok(e.docker(&["load", "-i", archive.to_str().unwrap()]), "docker load")?;
+    expect_contains(&run(e, &["from-registry:1"])?, "hello from the registry", "an image built on a pulled base")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Passing tests gate the runtime but add no file to it.
 fn passing_tests_add_no_file(e: &Engine) -> Check {
     let dir = spec_dir("lint-test");
@@ -601,6 +672,7 @@ fn main() {
         ("optimized_images_match_literal_ones", optimized_images_match_literal_ones),
         ("plan_predicts_the_engine", plan_predicts_the_engine),
         ("oci_backend_matches_buildkit", oci_backend_matches_buildkit),
+        ("oci_registry_push_and_pull", oci_registry_push_and_pull),
     ];
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let selected: Vec<_> = checks.iter().filter(|(n, _)| filter.is_empty() || filter.iter().any(|f| n.contains(f.as_str()))).collect();

@@ -8,6 +8,8 @@ use std::process::{Command, Output, Stdio};
 
 #[allow(dead_code)]
 pub mod engine;
+#[allow(dead_code)]
+pub mod registry;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
