@@ -5,6 +5,7 @@
 pub mod docker;
 pub mod oci;
 pub mod runc;
+pub mod scratch;
 
 use std::path::PathBuf;
 

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use crate::graph::{Base, Graph, StageId};
 use crate::oci::digest::Digest;
 use crate::oci::image::{ImageConfig, MEDIA_LAYER_GZIP};
-use crate::oci::layer::{write_layer, Entry, EntryKind};
+use crate::oci::layer::Compression;
+use crate::oci::layer::{write_layer, Content, Entry, EntryKind};
 use crate::oci::layout::{self, Built};
 use crate::oci::source::{self, Image, LayerRef};
 use crate::oci::store::{parse_digest, Store};
@@ -65,6 +66,9 @@ pub struct OciRequest<'a> {
     pub epoch: u64,
     pub output: Output,
     pub tag: String,
+    /// No step list on stderr.
+    pub quiet: bool,
+    pub compression: Compression,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,8 +122,9 @@ struct Builder<'a> {
     req: &'a OciRequest<'a>,
     store: Store,
     empty: PathBuf,
-    scratch: tempfile::TempDir,
+    scratch: crate::build::scratch::Scratch,
     spec_name: String,
+    stat: crate::oci::stat_cache::StatCache,
 }
 
 /// What a build produced.
@@ -129,6 +134,8 @@ pub struct OciOutput {
     pub config_digest: Digest,
     pub layers: usize,
     pub executed_runs: usize,
+    /// Context files read and hashed (not answered by the stat cache).
+    pub hashed_files: usize,
     /// What a registry output did with the blobs.
     pub pushed: Option<crate::oci::registry::PushStats>,
 }
@@ -140,15 +147,18 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
     }
     let empty = req.cache_dir.join("empty");
     fs::create_dir_all(&empty).map_err(io_ctx("making the cache directories"))?;
-    let scratch = tempfile::Builder::new().prefix("b").tempdir_in(req.cache_dir.join("scratch")).map_err(io_ctx("making a scratch directory"))?;
+    let scratch = crate::build::scratch::Scratch::create(&req.cache_dir.join("scratch")).map_err(io_ctx("making a scratch directory"))?;
     let spec_name = Path::new(&req.source.name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut b = Builder { req, store, empty, scratch, spec_name };
+    let stat = crate::oci::stat_cache::StatCache::load(&req.cache_dir.join("stat"), &req.context_dir);
+    let mut b = Builder { req, store, empty, scratch, spec_name, stat };
     let mut states: HashMap<StageId, State> = HashMap::new();
     let mut executed_runs = 0;
     for id in &req.graph.order {
         let state = b.stage(*id, &states, &mut executed_runs)?;
         states.insert(*id, state);
     }
+    // Losing the stat cache only costs re-hashing next time.
+    let _ = b.stat.save();
     let target = &states[&req.graph.target];
     let mut config = target.config.clone();
     config.created = Some(epoch_time(req.epoch));
@@ -160,6 +170,7 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
         config_digest: built.config_digest.clone(),
         layers: built.layers.len(),
         executed_runs,
+        hashed_files: b.stat.hashed,
         pushed,
     })
 }
@@ -220,7 +231,8 @@ impl Builder<'_> {
         let rootfs = self.rootfs(&img)?;
         let chain: Vec<&str> = img.layers.iter().map(|l| l.diff_id.as_str()).collect();
         Ok(State {
-            key: key_of(&[&["image"], chain.as_slice()].concat()),
+            // Compression is part of every key: it changes every digest.
+            key: key_of(&[&["image", self.req.compression.name()], chain.as_slice()].concat()),
             config: img.config.clone(),
             layers: img.layers.clone(),
             dirs: vec![rootfs],
@@ -237,15 +249,11 @@ impl Builder<'_> {
         if dir.exists() {
             return Ok(dir);
         }
-        let tmp = tempfile::Builder::new().prefix(".x").tempdir_in(self.req.cache_dir.join("rootfs")).map_err(io_ctx("extracting a base image"))?;
+        let tmp = tempfile::Builder::new().prefix("x").tempdir_in(self.scratch.path()).map_err(io_ctx("extracting a base image"))?;
         for layer in &img.layers {
             let file = fs::File::open(self.store.path(&layer.digest)).map_err(io_ctx("reading a base layer"))?;
-            let res = if layer.media_type.ends_with("gzip") {
-                crate::oci::extract::extract(flate2::read::GzDecoder::new(io::BufReader::new(file)), tmp.path())
-            } else {
-                crate::oci::extract::extract(io::BufReader::new(file), tmp.path())
-            };
-            res.map_err(|e| Error::Io { doing: format!("extracting base layer {}", layer.digest), error: io::Error::other(e.to_string()) })?;
+            let tar = crate::oci::layer::decompress(&layer.media_type, file).map_err(io_ctx("reading a base layer"))?;
+            crate::oci::extract::extract(tar, tmp.path()).map_err(|e| Error::Io { doing: format!("extracting base layer {}", layer.digest), error: io::Error::other(e.to_string()) })?;
         }
         let staged = tmp.keep();
         if fs::rename(&staged, &dir).is_err() {
@@ -265,7 +273,7 @@ impl Builder<'_> {
                 config: ImageConfig::scratch(),
                 layers: Vec::new(),
                 dirs: Vec::new(),
-                key: key_of(&["scratch"]),
+                key: key_of(&["scratch", self.req.compression.name()]),
                 args: BTreeMap::new(),
                 posix_shell: true,
             },
@@ -403,15 +411,12 @@ impl Builder<'_> {
                 });
             }
             StepKind::Copy(copy) => {
-                let entries = self.copy_entries(stage, step, copy, state, states)?;
-                let from = copy.from.as_ref().map(|f| f.value.as_str()).unwrap_or("");
-                self.add_layer(state, entries, &format!("COPY {from} {}", crate::emit::step_text(step)))?;
+                self.copy_step(stage, step, copy, &crate::emit::step_text(step), state, states)?;
             }
             StepKind::Add(add) => match &add.source {
                 AddSource::Paths(paths) if paths.iter().all(|p| !p.contains("://")) => {
                     let copy = Copy { sources: paths.clone(), to: add.to.clone(), chown: add.chown.clone(), chmod: add.chmod.clone(), ..Copy::default() };
-                    let entries = self.copy_entries(stage, step, &copy, state, states)?;
-                    self.add_layer(state, entries, &crate::emit::step_text(step))?;
+                    self.copy_step(stage, step, &copy, &crate::emit::step_text(step), state, states)?;
                 }
                 _ => {
                     return Err(Error::Unsupported { stage: stage.to_owned(), file: self.spec_name.clone(), line: self.line(step.span), what: "`add` of a URL or git repository".to_owned() });
@@ -427,36 +432,124 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// A COPY (or local ADD), answered from the step cache when its key —
+    /// the parent state, the instruction, and the source stage's state or
+    /// every context file's content digest (from the stat cache) — is known.
+    fn copy_step(&mut self, stage: &str, step: &Step, copy: &Copy, what: &str, state: &mut State, states: &HashMap<StageId, State>) -> Result<(), Error> {
+        let source_state = match &copy.from {
+            Some(from) => Some(match self.req.graph.find(from) {
+                Some(on) => states[&on].key.clone(),
+                None => self.base_image(stage, from)?.key,
+            }),
+            None => None,
+        };
+        let (key, entries, _view) = match source_state {
+            Some(source) => {
+                let key = key_of(&[state.key.as_str(), what, "from", source.as_str()]);
+                if self.reuse(&key, state, what) {
+                    self.progress(stage, what, true);
+                    return Ok(());
+                }
+                let (entries, view) = self.copy_entries(stage, step, copy, state, states)?;
+                (key, entries, view)
+            }
+            None => {
+                let (entries, view) = self.copy_entries(stage, step, copy, state, states)?;
+                let content = self.entries_digest(&entries)?;
+                let key = key_of(&[state.key.as_str(), what, content.as_str()]);
+                if self.reuse(&key, state, what) {
+                    self.progress(stage, what, true);
+                    return Ok(());
+                }
+                (key, entries, view)
+            }
+        };
+        self.progress(stage, what, false);
+        let layer = self.add_layer(state, entries, what)?;
+        self.record_step(&key, &layer)
+    }
+
+    /// A digest of what a list of entries would write, file contents by
+    /// their stat-cached digests.
+    fn entries_digest(&mut self, entries: &[Entry]) -> Result<Digest, Error> {
+        let mut text = String::new();
+        for e in entries {
+            let kind = match &e.kind {
+                EntryKind::File(Content::Disk { path, .. }) => format!("f{}", self.stat.digest(path).map_err(io_ctx(format!("reading {}", path.display())))?),
+                EntryKind::File(Content::Bytes(b)) => format!("f{}", Digest::of(b)),
+                EntryKind::Dir => "d".to_owned(),
+                EntryKind::Symlink(t) => format!("l{t}"),
+                EntryKind::Hardlink(t) => format!("h{t}"),
+                EntryKind::Whiteout => "w".to_owned(),
+                EntryKind::Opaque => "o".to_owned(),
+            };
+            text.push_str(&format!("{}\0{kind}\0{:o}\0{}\0{}\0{}\n", e.path, e.mode, e.uid, e.gid, e.mtime.min(self.req.epoch)));
+        }
+        Ok(Digest::of(text.as_bytes()))
+    }
+
+    /// Takes a step's layer from the cache when its record and layer are there.
+    fn reuse(&mut self, key: &Digest, state: &mut State, what: &str) -> bool {
+        let record = self.req.cache_dir.join("steps").join(key.hex());
+        let Some(layer) = fs::read(&record).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| cached_layer(&v)) else {
+            return false;
+        };
+        let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
+        if !dir.exists() || !self.store.has(&layer.digest) {
+            return false;
+        }
+        self.push_layer(state, what, layer, dir);
+        true
+    }
+
+    /// Records a step's layer under its key, atomically.
+    fn record_step(&self, key: &Digest, layer: &LayerRef) -> Result<(), Error> {
+        let record = self.req.cache_dir.join("steps").join(key.hex());
+        let doc = serde_json::json!({"digest": layer.digest.as_str(), "diff_id": layer.diff_id.as_str(), "size": layer.size, "media_type": layer.media_type});
+        let tmp = tempfile::NamedTempFile::new_in(self.req.cache_dir.join("steps")).map_err(io_ctx("recording the step in the cache"))?;
+        fs::write(tmp.path(), serde_json::to_vec(&doc).expect("json")).map_err(io_ctx("recording the step in the cache"))?;
+        tmp.persist(&record).map_err(|e| e.error).map_err(io_ctx("recording the step in the cache"))?;
+        Ok(())
+    }
+
+    fn push_layer(&self, state: &mut State, what: &str, layer: LayerRef, dir: PathBuf) {
+        state.key = key_of(&[state.key.as_str(), what, layer.diff_id.as_str()]);
+        state.config.rootfs.diff_ids.push(layer.diff_id.to_string());
+        state.layers.push(layer);
+        state.dirs.push(dir);
+    }
+
     /// Writes a layer of `entries` and its directory, and adds both.
-    fn add_layer(&mut self, state: &mut State, entries: Vec<Entry>, what: &str) -> Result<(), Error> {
-        let epoch = self.req.epoch;
+    fn add_layer(&mut self, state: &mut State, entries: Vec<Entry>, what: &str) -> Result<LayerRef, Error> {
+        let (epoch, compression) = (self.req.epoch, self.req.compression);
         let (digest, size, layer) = self
             .store
-            .put_with(|w| write_layer(entries, epoch, w).map(|(_, l)| l))
+            .put_with(|w| write_layer(entries, epoch, compression, w).map(|(_, l)| l))
             .map_err(io_ctx("writing a layer"))?;
         debug_assert_eq!(digest, layer.digest);
         let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
         if !dir.exists() {
-            let tmp = tempfile::Builder::new().prefix(".x").tempdir_in(self.req.cache_dir.join("diffs")).map_err(io_ctx("unpacking a layer"))?;
+            let tmp = tempfile::Builder::new().prefix("x").tempdir_in(self.scratch.path()).map_err(io_ctx("unpacking a layer"))?;
             let file = fs::File::open(self.store.path(&digest)).map_err(io_ctx("unpacking a layer"))?;
-            crate::oci::extract::extract(flate2::read::GzDecoder::new(io::BufReader::new(file)), tmp.path())
+            let tar = crate::oci::layer::decompress(compression.media_type(), file).map_err(io_ctx("unpacking a layer"))?;
+            crate::oci::extract::extract(tar, tmp.path())
                 .map_err(|e| Error::Io { doing: "unpacking a layer".into(), error: io::Error::other(e.to_string()) })?;
             let staged = tmp.keep();
             if fs::rename(&staged, &dir).is_err() {
                 let _ = fs::remove_dir_all(&staged);
             }
         }
-        state.key = key_of(&[state.key.as_str(), what, layer.diff_id.as_str()]);
-        state.config.rootfs.diff_ids.push(layer.diff_id.to_string());
-        state.layers.push(LayerRef { digest, diff_id: layer.diff_id, size, media_type: MEDIA_LAYER_GZIP.to_owned() });
-        state.dirs.push(dir);
-        Ok(())
+        let layer = LayerRef { digest, diff_id: layer.diff_id, size, media_type: self.req.compression.media_type().to_owned() };
+        self.push_layer(state, what, layer.clone(), dir);
+        Ok(layer)
     }
 
-    fn copy_entries(&self, stage: &str, step: &Step, copy: &Copy, state: &State, states: &HashMap<StageId, State>) -> Result<Vec<Entry>, Error> {
+    /// The entries a copy writes, and the mounted view of the stage they
+    /// are read from (kept mounted until the layer is written).
+    fn copy_entries(&self, stage: &str, step: &Step, copy: &Copy, state: &State, states: &HashMap<StageId, State>) -> Result<(Vec<Entry>, Option<crate::build::runc::Mounted>), Error> {
         let graph = self.req.graph;
         // Where the sources are read from.
-        let mut _view = None;
+        let mut view = None;
         let root: PathBuf = match &copy.from {
             None => self.req.context_dir.clone(),
             Some(from) => {
@@ -465,7 +558,7 @@ impl Builder<'_> {
                     None => self.base_image(stage, from)?.lowers(&self.empty),
                 };
                 let at = self.scratch.path().join(format!("view{}", step.span.offset));
-                _view = Some(crate::build::runc::view(&lowers, &at).map_err(io_ctx("mounting a stage to copy from"))?);
+                view = Some(crate::build::runc::view(&lowers, &at).map_err(io_ctx("mounting a stage to copy from"))?);
                 at
             }
         };
@@ -515,7 +608,7 @@ impl Builder<'_> {
                     .map_err(io_ctx(format!("reading {m}")))?;
             }
         }
-        Ok(entries)
+        Ok((entries, view))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -546,24 +639,20 @@ impl Builder<'_> {
         };
         let mounts_desc: Vec<String> = run.caches.iter().map(|c| format!("cache:{}", c.target.value)).chain(run.binds.iter().map(|b| format!("bind:{}:{}", b.source.value, b.target.value))).collect();
         let key = key_of(&[state.key.as_str(), "RUN", &args.join("\u{1}"), &env.join("\u{1}"), &cwd, &cfg.user, &mounts_desc.join(","), if host_network { "host" } else { "none" }]);
-        let record = self.req.cache_dir.join("steps").join(key.hex());
-        if let Some(layer) = fs::read(&record).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| cached_layer(&v)) {
-            let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
-            if dir.exists() && self.store.has(&layer.digest) {
-                state.key = key;
-                state.config.rootfs.diff_ids.push(layer.diff_id.to_string());
-                state.layers.push(layer);
-                state.dirs.push(dir);
-                return Ok(());
-            }
+        let what = format!("RUN {}", script.lines().find(|l| !l.trim().is_empty() && l.trim() != "set -e").unwrap_or(""));
+        if self.reuse(&key, state, &what) {
+            self.progress(stage, &what, true);
+            return Ok(());
         }
         // Execute.
         let lowers = state.lowers(&self.empty);
-        let (uid, gid) = resolve_owner(&lowers, if cfg.user.is_empty() { "0" } else { &cfg.user });
+        let user = state.config.config.user.clone();
+        let (uid, gid) = resolve_owner(&lowers, if user.is_empty() { "0" } else { &user });
         let n = *executed;
         let work = self.scratch.path().join(format!("run{n}"));
-        let upper = self.req.cache_dir.join("diffs").join(format!(".run-{}", &key.hex()[..16]));
-        let _ = fs::remove_dir_all(&upper);
+        // The upper directory is this build's until it is renamed into
+        // the cache, so two builds running the same step never share one.
+        let upper = self.scratch.path().join(format!("upper{n}"));
         fs::create_dir_all(&upper).map_err(io_ctx("preparing a RUN"))?;
         let mut binds = Vec::new();
         let mut skip: Vec<String> = ["proc", "dev", "sys", "etc/resolv.conf", "etc/hosts"].iter().map(|s| s.to_string()).collect();
@@ -608,7 +697,7 @@ impl Builder<'_> {
         let tmpfs: Vec<(String, Option<String>)> = run.tmpfs.iter().map(|t| (self.resolve(state, &t.target), t.size.as_ref().map(|s| s.value.clone()))).collect();
         skip.extend(tmpfs.iter().map(|(t, _)| t.trim_start_matches('/').to_owned()));
         let spec = crate::build::runc::RunSpec { lowers: &lowers, upper: &upper, args, env, cwd, uid, gid, host_network, binds, tmpfs };
-        eprintln!("[{stage}] RUN {}", script.lines().find(|l| !l.trim().is_empty() && l.trim() != "set -e").unwrap_or(""));
+        self.progress(stage, &what, false);
         let code = crate::build::runc::run(&spec, &work, &format!("buildspec-{}", &key.hex()[..12])).map_err(io_ctx("running a RUN step in runc"))?;
         *executed += 1;
         if code != 0 {
@@ -617,20 +706,26 @@ impl Builder<'_> {
         }
         let entries = crate::oci::diff::entries(&upper, &skip).map_err(io_ctx("reading what the RUN changed"))?;
         let epoch = self.req.epoch;
-        let (digest, size, layer) = self.store.put_with(|w| write_layer(entries, epoch, w).map(|(_, l)| l)).map_err(io_ctx("writing a layer"))?;
+        let compression = self.req.compression;
+        let (digest, size, layer) = self.store.put_with(|w| write_layer(entries, epoch, compression, w).map(|(_, l)| l)).map_err(io_ctx("writing a layer"))?;
         let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
         if dir.exists() || fs::rename(&upper, &dir).is_err() {
             let _ = fs::remove_dir_all(&upper);
         }
-        let layer = LayerRef { digest, diff_id: layer.diff_id, size, media_type: MEDIA_LAYER_GZIP.to_owned() };
-        let doc = serde_json::json!({"digest": layer.digest.as_str(), "diff_id": layer.diff_id.as_str(), "size": layer.size});
-        let tmp_record = record.with_extension("tmp");
-        fs::write(&tmp_record, serde_json::to_vec(&doc).expect("json")).and_then(|()| fs::rename(&tmp_record, &record)).map_err(io_ctx("recording the step in the cache"))?;
-        state.key = key;
-        state.config.rootfs.diff_ids.push(layer.diff_id.to_string());
-        state.layers.push(layer);
-        state.dirs.push(dir);
+        let layer = LayerRef { digest, diff_id: layer.diff_id, size, media_type: self.req.compression.media_type().to_owned() };
+        self.record_step(&key, &layer)?;
+        self.push_layer(state, &what, layer, dir);
         Ok(())
+    }
+
+    /// One line per step on stderr: the step list a build shows.
+    fn progress(&self, stage: &str, what: &str, cached: bool) {
+        if self.req.quiet {
+            return;
+        }
+        let first = what.lines().next().unwrap_or("");
+        let first = if first.chars().count() > 100 { format!("{}…", first.chars().take(99).collect::<String>()) } else { first.to_owned() };
+        eprintln!("[{stage}] {}{first}", if cached { "CACHED " } else { "" });
     }
 }
 
@@ -639,7 +734,7 @@ fn cached_layer(v: &serde_json::Value) -> Option<LayerRef> {
         digest: parse_digest(v["digest"].as_str()?)?,
         diff_id: parse_digest(v["diff_id"].as_str()?)?,
         size: v["size"].as_u64()?,
-        media_type: MEDIA_LAYER_GZIP.to_owned(),
+        media_type: v["media_type"].as_str().unwrap_or(MEDIA_LAYER_GZIP).to_owned(),
     })
 }
 
@@ -753,7 +848,7 @@ fn collect(src: &Path, target: &str, is_dir: bool, uid: u32, gid: u32, chmod: Op
     } else if meta.file_type().is_symlink() {
         out.push(base(target, EntryKind::Symlink(fs::read_link(src)?.to_string_lossy().into_owned())));
     } else if meta.is_file() {
-        out.push(base(target, EntryKind::File(fs::read(src)?)));
+        out.push(base(target, EntryKind::File(Content::Disk { path: src.to_path_buf(), size: meta.len() })));
     }
     Ok(())
 }

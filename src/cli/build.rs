@@ -60,6 +60,9 @@ pub struct BuildArgs {
     /// [default: $BUILDSPEC_CACHE_DIR, else ~/.cache/buildspec/oci]
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// With --backend oci: how layers are compressed.
+    #[arg(long, value_enum, default_value_t = crate::oci::layer::Compression::Gzip)]
+    pub compression: crate::oci::layer::Compression,
     /// Summary format (the oci backend prints the image's digests).
     #[arg(long, value_enum, default_value_t = crate::cli::Format::Text)]
     pub format: crate::cli::Format,
@@ -181,6 +184,8 @@ fn build_oci(
         epoch,
         output,
         tag,
+        quiet: args.progress == crate::build::Progress::Quiet,
+        compression: args.compression,
     };
     let out = oci::build(&req).map_err(|e| ui.error(e))?;
     match args.format {
@@ -191,6 +196,7 @@ fn build_oci(
                 "config": out.config_digest.as_str(),
                 "layers": out.layers,
                 "executed_runs": out.executed_runs,
+                "hashed_files": out.hashed_files,
                 "pushed": out.pushed.map(|p| serde_json::json!({"uploaded": p.uploaded, "mounted": p.mounted, "existing": p.existing})),
             })
         ),

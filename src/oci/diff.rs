@@ -9,7 +9,7 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use crate::oci::layer::{Entry, EntryKind};
+use crate::oci::layer::{Content, Entry, EntryKind};
 
 /// The entries of `dir`, leaving out the relative paths in `skip` when
 /// they are empty directories or empty files (mount points a runtime
@@ -54,7 +54,7 @@ fn walk(dir: &Path, rel: &str, skip: &[String], inodes: &mut HashMap<(u64, u64),
                 }
                 inodes.insert((meta.dev(), meta.ino()), path.clone());
             }
-            out.push(base(EntryKind::File(fs::read(child.path())?)));
+            out.push(base(EntryKind::File(Content::Disk { path: child.path(), size: meta.len() })));
         }
         // Sockets, FIFOs and other devices made by a build are left out.
     }

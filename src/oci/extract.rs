@@ -299,10 +299,10 @@ mod tests {
         use crate::oci::layer::{write_layer, Entry, EntryKind};
         let s = sandbox();
         let entries = vec![
-            Entry { path: "app/run".into(), kind: EntryKind::File(b"#!/bin/sh\n".to_vec()), mode: 0o755, uid: 0, gid: 0, mtime: 9 },
+            Entry { path: "app/run".into(), kind: EntryKind::File(crate::oci::layer::Content::Bytes(b"#!/bin/sh\n".to_vec())), mode: 0o755, uid: 0, gid: 0, mtime: 9 },
             Entry { path: "app/link".into(), kind: EntryKind::Symlink("run".into()), mode: 0o777, uid: 0, gid: 0, mtime: 9 },
         ];
-        let (blob, _) = write_layer(entries, 0, Vec::new()).unwrap();
+        let (blob, _) = write_layer(entries, 0, crate::oci::layer::Compression::Gzip, Vec::new()).unwrap();
         extract(flate2::read::GzDecoder::new(blob.as_slice()), &s.root).unwrap();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(fs::metadata(s.root.join("app/run")).unwrap().permissions().mode() & 0o777, 0o755);

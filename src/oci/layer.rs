@@ -1,8 +1,8 @@
 //! Writing a layer: a tar of sorted entries (parents first), with owners
 //! and modes kept, times clamped to SOURCE_DATE_EPOCH, compressed with
-//! gzip at a pinned level, and described by its diff id (the sha256 of
-//! the tar) and digest (the sha256 of the gzip). The same entries always
-//! give the same bytes.
+//! gzip (zlib-rs) or zstd (libzstd) at a pinned level, and described by
+//! its diff id (the sha256 of the tar) and digest (the sha256 of the
+//! compressed blob). The same entries always give the same bytes.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -11,11 +11,110 @@ use crate::oci::digest::{Digest, HashingWriter};
 
 /// The gzip level every layer is written with (part of reproducibility).
 pub const GZIP_LEVEL: u32 = 6;
+/// The zstd level, likewise.
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// How layers are compressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    /// gzip: what every image tool reads.
+    #[default]
+    Gzip,
+    /// zstd: smaller and faster to unpack; needs a recent reader
+    /// (containerd 1.5+, docker 23+, podman 4+).
+    Zstd,
+}
+
+impl Compression {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => crate::oci::image::MEDIA_LAYER_GZIP,
+            Compression::Zstd => crate::oci::image::MEDIA_LAYER_ZSTD,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// A reader of a layer blob's tar, by the blob's media type (gzip, zstd
+/// or none, docker's names included).
+pub fn decompress<'a>(media_type: &str, blob: impl io::Read + 'a) -> io::Result<Box<dyn io::Read + 'a>> {
+    let blob = io::BufReader::new(blob);
+    Ok(if media_type.ends_with("gzip") {
+        Box::new(flate2::read::GzDecoder::new(blob))
+    } else if media_type.ends_with("zstd") {
+        Box::new(zstd::stream::read::Decoder::with_buffer(blob)?)
+    } else {
+        Box::new(blob)
+    })
+}
+
+/// The compressor in front of the blob's hasher.
+enum Encoder<W: Write> {
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Encoder::Gzip(e) => e.write(buf),
+            Encoder::Zstd(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Encoder::Gzip(e) => e.flush(),
+            Encoder::Zstd(e) => e.flush(),
+        }
+    }
+}
+
+impl<W: Write> Encoder<W> {
+    fn new(compression: Compression, out: W) -> io::Result<Encoder<W>> {
+        Ok(match compression {
+            Compression::Gzip => Encoder::Gzip(flate2::GzBuilder::new().mtime(0).write(out, flate2::Compression::new(GZIP_LEVEL))),
+            Compression::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?),
+        })
+    }
+
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Zstd(e) => e.finish(),
+        }
+    }
+}
+
+/// The bytes of a regular file: in memory, or read from disk while the
+/// layer is written (so a layer never has to fit in memory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Bytes(Vec<u8>),
+    /// A file and the size it had when listed; a file that changes size
+    /// before it is written is an error, not a corrupt layer.
+    Disk { path: std::path::PathBuf, size: u64 },
+}
+
+impl Content {
+    pub fn size(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::Disk { size, .. } => *size,
+        }
+    }
+}
 
 /// What one path of a layer is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
-    File(Vec<u8>),
+    File(Content),
     Dir,
     Symlink(String),
     /// A hard link to another path of the same layer.
@@ -83,11 +182,11 @@ pub fn normalize(entries: Vec<Entry>, epoch: u64) -> Vec<Entry> {
     by_path.into_values().collect()
 }
 
-/// Writes the layer of `entries` to `out` (gzip), returning its digests.
-pub fn write_layer<W: Write>(entries: Vec<Entry>, epoch: u64, out: W) -> io::Result<(W, Layer)> {
+/// Writes the layer of `entries` to `out`, returning its digests.
+pub fn write_layer<W: Write>(entries: Vec<Entry>, epoch: u64, compression: Compression, out: W) -> io::Result<(W, Layer)> {
     let compressed = HashingWriter::new(out);
-    let gz = flate2::GzBuilder::new().mtime(0).write(compressed, flate2::Compression::new(GZIP_LEVEL));
-    let uncompressed = HashingWriter::new(gz);
+    let encoder = Encoder::new(compression, compressed)?;
+    let uncompressed = HashingWriter::new(encoder);
     let mut tar = tar::Builder::new(uncompressed);
     tar.mode(tar::HeaderMode::Complete);
     for entry in normalize(entries, epoch) {
@@ -111,10 +210,19 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, entry: &Entry) -> io::Result<()> 
         None => (String::new(), entry.path.as_str()),
     };
     match &entry.kind {
-        EntryKind::File(data) => {
+        EntryKind::File(content) => {
             header.set_entry_type(tar::EntryType::Regular);
-            header.set_size(data.len() as u64);
-            tar.append_data(&mut header, &entry.path, data.as_slice())
+            header.set_size(content.size());
+            match content {
+                Content::Bytes(data) => tar.append_data(&mut header, &entry.path, data.as_slice()),
+                Content::Disk { path, size } => {
+                    let file = std::fs::File::open(path)?;
+                    if file.metadata()?.len() != *size {
+                        return Err(io::Error::other(format!("{} changed while the layer was written", path.display())));
+                    }
+                    tar.append_data(&mut header, &entry.path, io::Read::take(file, *size))
+                }
+            }
         }
         EntryKind::Dir => {
             header.set_entry_type(tar::EntryType::Directory);
@@ -150,7 +258,7 @@ mod tests {
     use super::*;
 
     fn file(path: &str, data: &str, mtime: u64) -> Entry {
-        Entry { path: path.to_owned(), kind: EntryKind::File(data.as_bytes().to_vec()), mode: 0o644, uid: 0, gid: 0, mtime }
+        Entry { path: path.to_owned(), kind: EntryKind::File(Content::Bytes(data.as_bytes().to_vec())), mode: 0o644, uid: 0, gid: 0, mtime }
     }
 
     #[test]
@@ -166,8 +274,8 @@ mod tests {
     fn same_entries_same_bytes_whatever_the_order_and_times() {
         let a = vec![file("usr/bin/app", "binary", 1_700_000_000), file("etc/app.conf", "x=1", 5)];
         let b = vec![file("etc/app.conf", "x=1", 5), file("usr/bin/app", "binary", 1_800_000_000)];
-        let (blob_a, layer_a) = write_layer(a, 0, Vec::new()).unwrap();
-        let (blob_b, layer_b) = write_layer(b, 0, Vec::new()).unwrap();
+        let (blob_a, layer_a) = write_layer(a, 0, Compression::Gzip, Vec::new()).unwrap();
+        let (blob_b, layer_b) = write_layer(b, 0, Compression::Gzip, Vec::new()).unwrap();
         assert_eq!(blob_a, blob_b);
         assert_eq!(layer_a, layer_b);
         assert_eq!(layer_a.digest, Digest::of(&blob_a));
@@ -192,7 +300,7 @@ mod tests {
     fn whiteouts_are_written_as_oci_markers() {
         let gone = Entry { path: "etc/old".into(), kind: EntryKind::Whiteout, mode: 0, uid: 0, gid: 0, mtime: 0 };
         let opaque = Entry { path: "var/cache".into(), kind: EntryKind::Opaque, mode: 0, uid: 0, gid: 0, mtime: 0 };
-        let (blob, _) = write_layer(vec![gone, opaque], 0, Vec::new()).unwrap();
+        let (blob, _) = write_layer(vec![gone, opaque], 0, Compression::Gzip, Vec::new()).unwrap();
         let mut tar = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(blob.as_slice()), &mut tar).unwrap();
         let names: Vec<String> = tar::Archive::new(tar.as_slice())

@@ -13,4 +13,5 @@ pub mod layer;
 pub mod layout;
 pub mod registry;
 pub mod source;
+pub mod stat_cache;
 pub mod store;

@@ -56,7 +56,8 @@ pub fn load(source: &str, store: &Store) -> Result<Image, Error> {
         }
         let f = fs::File::open(file).map_err(io_err)?;
         let image = docker_archive(io::BufReader::new(f), store, source)?;
-        let _ = fs::write(&memo, to_memo(&image));
+        // Atomically: a killed import leaves no half memo.
+        let _ = store.put_file(&memo, &to_memo(&image));
         return Ok(image);
     }
     if let Some(rest) = source.strip_prefix("oci:") {

@@ -57,6 +57,14 @@ impl Store {
         Ok((digest, size, res))
     }
 
+    /// Replaces a file of the store's (a memo) atomically.
+    pub fn put_file(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let tmp = tempfile::NamedTempFile::new_in(self.dir.join("tmp"))?;
+        fs::write(tmp.path(), bytes)?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
     pub fn read(&self, digest: &Digest) -> io::Result<Vec<u8>> {
         fs::read(self.path(digest))
     }

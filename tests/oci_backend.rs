@@ -1,0 +1,201 @@
+//! The daemonless backend without a docker engine: a busybox base image is
+//! itself built by buildspec from scratch (Debian's busybox-static), then
+//! RUN steps execute in runc over it. Checks what must hold when builds
+//! are killed or run at once: no corrupt output or cache entry, ever.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use support::{buildspec, stderr, stdout};
+
+/// A context holding a busybox root file system and a spec making it an
+/// image; returns the image source for `--base busybox:test=…`.
+fn busybox_base(dir: &Path, cache: &Path) -> String {
+    let ctx = dir.join("base");
+    let bin = ctx.join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static is installed (scripts/engine/install.sh)");
+    for applet in ["sh", "sleep", "head", "cat", "mkdir", "echo", "ls", "rm", "true", "wc"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    std::fs::write(ctx.join("buildspec.kdl"), "buildspec 1\nruntime \"base\" from=\"scratch\" {\n    copy \"rootfs/\" to=\"/\"\n    env PATH=\"/bin\"\n}\n").unwrap();
+    let layout = dir.join("base-layout");
+    let out = buildspec(&["build", "--backend", "oci", "--cache-dir", cache.to_str().unwrap(), "-t", "base", &format!("--output=oci:{}", layout.display())], &ctx);
+    assert!(out.status.success(), "building the busybox base: {}", stderr(&out));
+    format!("busybox:test=oci:{}:base", layout.display())
+}
+
+fn write_spec(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let ctx = dir.join(name);
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("file.txt"), "context file\n").unwrap();
+    std::fs::write(ctx.join("buildspec.kdl"), format!("buildspec 1\nruntime \"app\" from=\"busybox:test\" {{\n{body}\n}}\n")).unwrap();
+    ctx
+}
+
+fn build_command(ctx: &Path, cache: &Path, base: &str, output: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_buildspec"));
+    cmd.args(["build", "--backend", "oci", "--format", "json", "--cache-dir", cache.to_str().unwrap(), "--base", base, "--output", output])
+        .current_dir(ctx)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(std::fs::read(path).unwrap()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every blob of the cache's store has the digest it is named by, and
+/// every step record names a blob that is there.
+fn check_cache(cache: &Path) {
+    let blobs = cache.join("store/blobs/sha256");
+    for entry in std::fs::read_dir(&blobs).into_iter().flatten() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(sha256_hex(&path), name, "a corrupt blob in the cache");
+    }
+    for entry in std::fs::read_dir(cache.join("steps")).into_iter().flatten() {
+        let path = entry.unwrap().path();
+        let record: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap_or_else(|e| panic!("a corrupt step record {}: {e}", path.display()));
+        let digest = record["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        assert!(blobs.join(digest).exists(), "a step record names a missing blob");
+    }
+}
+
+/// Waits until no runc of this cache is running (a killed build's
+/// container runs on until its step ends).
+fn wait_for_orphans(cache: &Path) {
+    for _ in 0..100 {
+        let out = Command::new("pgrep").args(["-f", &format!("runc --root {}", cache.display())]).output().unwrap();
+        if out.stdout.is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("a killed build's container did not end");
+}
+
+#[test]
+fn a_build_killed_at_any_point_leaves_no_corrupt_output_or_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let base = busybox_base(tmp.path(), &cache);
+    // Each attempt builds a new step (never cached), killed later each time:
+    // before the RUN, during it, while its layer is written, at the output.
+    let spec_for = |i: usize| {
+        write_spec(
+            tmp.path(),
+            &format!("killed{i}"),
+            &format!("    copy \"file.txt\"\n    run \"echo attempt {i}; sleep 0.2; head -c 6000000 /dev/urandom > /big; wc -c /big\"\n    run \"cat /file.txt > /copy.txt\""),
+        )
+    };
+    let mut interrupted = 0;
+    for (i, delay_ms) in [50u64, 200, 350, 500, 650, 800, 1000, 1300, 1700].into_iter().enumerate() {
+        let archive = tmp.path().join(format!("out{i}.tar"));
+        let mut child = build_command(&spec_for(i), &cache, &base, &format!("oci-archive:{}", archive.display())).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let finished = child.try_wait().unwrap().is_some();
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        check_cache(&cache);
+        if !finished {
+            interrupted += 1;
+            assert!(!archive.exists(), "a killed build left an output");
+        }
+    }
+    assert!(interrupted >= 5, "only {interrupted} of the attempts were interrupted: the kill points miss the build");
+    let ctx = spec_for(99);
+    wait_for_orphans(&cache);
+    // The next build completes, reaps what the killed ones left, and its
+    // image is whole.
+    let archive = tmp.path().join("final.tar");
+    let out = build_command(&ctx, &cache, &base, &format!("oci-archive:{}", archive.display())).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    check_cache(&cache);
+    let inspect = Command::new("skopeo").arg("inspect").arg(format!("oci-archive:{}", archive.display())).output().unwrap();
+    assert!(inspect.status.success(), "skopeo reads the output: {}", String::from_utf8_lossy(&inspect.stderr));
+    let left: Vec<_> = std::fs::read_dir(cache.join("scratch")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "dead builds' scratch directories were not reaped: {left:?}");
+    // And it is still a cache: once more executes nothing.
+    let again = build_command(&ctx, &cache, &base, &format!("oci-archive:{}", archive.display())).output().unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["executed_runs"], 0, "{}", stderr(&again));
+}
+
+#[test]
+fn two_builds_at_once_share_a_cache_without_corrupting_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let base = busybox_base(tmp.path(), &cache);
+    let body = "    run \"mkdir -p /data; i=0; while [ $i -lt 300 ]; do echo line$i >> /data/lines; i=$((i+1)); done\"\n    run \"head -c 3000000 /dev/zero > /data/zero\"\n    copy \"file.txt\" to=\"/data/\"";
+    let (a, b) = (write_spec(tmp.path(), "a", body), write_spec(tmp.path(), "b", body));
+    let (out_a, out_b) = (tmp.path().join("a.tar"), tmp.path().join("b.tar"));
+    let first = build_command(&a, &cache, &base, &format!("oci-archive:{}", out_a.display())).stderr(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let second = build_command(&b, &cache, &base, &format!("oci-archive:{}", out_b.display())).stderr(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(second.status.success(), "{}", stderr(&second));
+    let (sa, sb): (serde_json::Value, serde_json::Value) = (serde_json::from_str(&stdout(&first)).unwrap(), serde_json::from_str(&stdout(&second)).unwrap());
+    assert_eq!(sa["manifest"], sb["manifest"], "the same spec built at once gives one image");
+    check_cache(&cache);
+    let again = build_command(&a, &cache, &base, &format!("oci-archive:{}", out_a.display())).output().unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["executed_runs"], 0, "{}", stderr(&again));
+    assert_eq!(summary["manifest"], sa["manifest"]);
+}
+
+#[test]
+fn a_no_change_rebuild_answers_from_the_stat_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let base = busybox_base(tmp.path(), &cache);
+    let ctx = write_spec(tmp.path(), "stat", "    copy \"file.txt\"\n    run \"cat /file.txt > /copy.txt\"");
+    let output = format!("oci:{}", tmp.path().join("out").display());
+    let build = || {
+        let out = build_command(&ctx, &cache, &base, &output).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        (serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), stderr(&out))
+    };
+    let (first, _) = build();
+    assert_eq!(first["executed_runs"], 1);
+    let (second, log) = build();
+    assert_eq!(second["executed_runs"], 0);
+    assert_eq!(second["hashed_files"], 0, "a no-change rebuild re-hashed the context");
+    assert!(log.contains("CACHED COPY"), "{log}");
+    // Touching a file (same content) still hits; changing it does not.
+    std::fs::write(ctx.join("file.txt"), "context file\n").unwrap();
+    let (third, _) = build();
+    assert_eq!((third["executed_runs"].clone(), third["manifest"].clone()), (serde_json::json!(0), first["manifest"].clone()));
+    std::fs::write(ctx.join("file.txt"), "changed\n").unwrap();
+    let (fourth, _) = build();
+    assert_eq!(fourth["executed_runs"], 1);
+    assert_ne!(fourth["manifest"], first["manifest"]);
+}
+
+#[test]
+fn zstd_layers_are_written_and_read_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let base = busybox_base(tmp.path(), &cache);
+    let ctx = write_spec(tmp.path(), "zstd", "    copy \"file.txt\"\n    run \"cat /file.txt > /copy.txt\"");
+    let layout = tmp.path().join("zstd-layout");
+    let out = build_command(&ctx, &cache, &base, &format!("oci:{}", layout.display())).args(["--compression", "zstd", "-t", "z"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest_path = layout.join("blobs/sha256").join(summary["manifest"].as_str().unwrap().trim_start_matches("sha256:"));
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest_path).unwrap()).unwrap();
+    let types: Vec<&str> = manifest["layers"].as_array().unwrap().iter().map(|l| l["mediaType"].as_str().unwrap()).collect();
+    // The busybox base keeps its gzip layer; ours are zstd.
+    assert!(types.iter().filter(|t| t.ends_with("+zstd")).count() == 2, "{types:?}");
+    // A build on top of it reads the zstd layers back (its RUN needs the
+    // busybox of the base and the files of ours).
+    let next = write_spec(tmp.path(), "on-zstd", "    run \"cat /copy.txt > /again.txt\"");
+    std::fs::write(next.join("buildspec.kdl"), "buildspec 1\nruntime \"app\" from=\"zstd:1\" {\n    run \"cat /copy.txt > /again.txt && cat /again.txt\"\n}\n").unwrap();
+    let out = build_command(&next, &cache, &format!("zstd:1=oci:{}:z", layout.display()), &format!("oci:{}", tmp.path().join("next").display())).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("context file"), "{}", stderr(&out));
+}
