@@ -36,7 +36,7 @@ fn main() {
     let dir = Path::new(dir);
     let work = tempfile::tempdir().expect("temp dir");
     // The same bytes for the plain tools: the uncompressed layer tar.
-    let entries = buildspec::oci::diff::entries(dir, &[]).expect("reading the directory");
+    let entries = buildspec::oci::diff::entries(dir).expect("reading the directory");
     let tar_path = work.path().join("layer.tar");
     let mut tar_bytes = 0u64;
     {

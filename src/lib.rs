@@ -29,14 +29,36 @@ pub mod syntax;
 use diag::{Code, Diagnostic, Diagnostics, Failure};
 use source::SourceFile;
 
+/// Who reads a compiled build, and so which features it may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frontend {
+    /// The engine's built-in Dockerfile frontend.
+    BuiltIn,
+    /// A `# syntax=REF` frontend image, which the engine fetches; it
+    /// unlocks features the built-in one lacks.
+    Syntax(String),
+    /// No Dockerfile: a backend executing the stage graph itself
+    /// (`--backend oci`), which has every feature.
+    Direct,
+}
+
+impl Frontend {
+    /// The `# syntax=` image, if any.
+    pub fn syntax(&self) -> Option<&str> {
+        match self {
+            Frontend::Syntax(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 /// What to compile a spec into.
 #[derive(Debug, Clone)]
 pub struct CompileOpts {
     /// Emit only what this stage needs, as the default target.
     pub target: Option<String>,
-    /// A `# syntax=` frontend image; unlocks features the built-in
-    /// frontend lacks.
-    pub syntax: Option<String>,
+    /// Who reads the result: which Dockerfile features are there.
+    pub frontend: Frontend,
     /// Whether runtime stages wait for the test stages (`--no-tests` turns
     /// it off).
     pub gate_tests: bool,
@@ -53,7 +75,7 @@ impl CompileOpts {
     /// about the context.
     #[allow(clippy::new_without_default)]
     pub fn new() -> CompileOpts {
-        CompileOpts { target: None, syntax: None, gate_tests: true, optimize: true, context_files: None, changes: None }
+        CompileOpts { target: None, frontend: Frontend::BuiltIn, gate_tests: true, optimize: true, context_files: None, changes: None }
     }
 }
 
@@ -118,7 +140,7 @@ pub fn compile(source: &SourceFile, opts: &CompileOpts) -> Result<Compiled, Fail
     if opts.gate_tests {
         diags.extend(passes::ungateable_tests(&graph));
     }
-    diags.extend(emit::check(&graph, opts.syntax.as_deref()));
+    diags.extend(emit::check(&graph, &opts.frontend));
     let diagnostics = diags.into_sorted();
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(fail(diagnostics));
@@ -128,7 +150,7 @@ pub fn compile(source: &SourceFile, opts: &CompileOpts) -> Result<Compiled, Fail
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| source.name.clone());
-    let emit_opts = emit::EmitOpts { spec_name: &spec_name, line_of: &line_of, syntax: opts.syntax.as_deref() };
+    let emit_opts = emit::EmitOpts { spec_name: &spec_name, line_of: &line_of, syntax: opts.frontend.syntax() };
     let (dockerfile, instructions) = emit::emit_dockerfile(&graph, &emit_opts);
     let dockerignore = emit::emit_dockerignore(&graph, &spec_name);
     Ok(Compiled { dockerfile, dockerignore, instructions, graph, warnings: diagnostics })

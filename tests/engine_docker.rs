@@ -364,6 +364,7 @@ fn oci_example_matches(e: &Engine, name: &str, args: &[&str], expected: &str, ba
             let detail: Vec<String> = differ.iter().map(|k| format!("{k}: oci {:?} buildkit {:?}", show(&oci, k), show(&bk, k))).collect();
             return Err(format!("{name}: oci and BuildKit images differ:\n{}", detail.join("\n")));
         }
+        umoci_unpacks_the_same_files(e, name, bases, cache, tmp, &oci)?;
         let (c1, c2) = (image_config(e, &format!("oci-{name}:1"))?, image_config(e, &format!("bk-{name}:1"))?);
         for key in ["Env", "Cmd", "Entrypoint", "User", "WorkingDir", "ExposedPorts", "Labels", "Volumes", "StopSignal", "Healthcheck"] {
             let norm = |v: &serde_json::Value| if v.is_null() || v == &serde_json::json!({}) || v == &serde_json::json!("") { serde_json::Value::Null } else { v.clone() };
@@ -372,6 +373,42 @@ fn oci_example_matches(e: &Engine, name: &str, args: &[&str], expected: &str, ba
             }
         }
     }
+    Ok(())
+}
+
+/// The same build as an OCI layout (a cached rebuild): skopeo reads its
+/// manifest, and umoci unpacks the files `docker load` gave.
+fn umoci_unpacks_the_same_files(e: &Engine, name: &str, bases: &[String], cache: &Path, tmp: &Path, loaded: &std::collections::BTreeMap<String, (u32, u64, u64, Vec<u8>)>) -> Check {
+    let layout = tmp.join(format!("{name}-layout"));
+    let summary = oci_build(e, &spec_dir(name), bases, cache, &[&format!("--output=oci:{}", layout.display()), "-t", "x"])?;
+    let skopeo = std::process::Command::new("skopeo").arg("inspect").arg(format!("oci:{}:x", layout.display())).output().map_err(|e| e.to_string())?;
+    expect_contains(&stdout(&ok(skopeo, "skopeo inspect")?), summary["manifest"].as_str().unwrap_or("?"), &format!("{name}: skopeo sees the digest"))?;
+    let bundle = tmp.join(format!("{name}-bundle"));
+    let umoci = std::process::Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:x", layout.display())).arg(&bundle).output().map_err(|e| e.to_string())?;
+    ok(umoci, &format!("{name}: umoci unpack"))?;
+    let rootfs = bundle.join("rootfs");
+    let loaded: std::collections::BTreeMap<String, &Vec<u8>> =
+        loaded.iter().map(|(k, v)| (k.trim_start_matches("./").to_owned(), &v.3)).filter(|(k, _)| !k.is_empty() && k != ".").collect();
+    let mut unpacked = BTreeSet::new();
+    for entry in walkdir::WalkDir::new(&rootfs).min_depth(1) {
+        let entry = entry.map_err(|e| e.to_string())?.into_path();
+        let rel = entry.strip_prefix(&rootfs).unwrap().to_string_lossy().into_owned();
+        let meta = std::fs::symlink_metadata(&entry).map_err(|e| e.to_string())?;
+        if meta.is_file() {
+            let expected = *loaded.get(&rel).ok_or_else(|| format!("{name}: umoci unpacked /{rel}, which docker does not have"))?;
+            // A hard link's entry holds its target's path instead.
+            let is_hardlink = loaded.contains_key(&String::from_utf8_lossy(expected).into_owned());
+            if !is_hardlink && std::fs::read(&entry).map_err(|e| e.to_string())? != *expected {
+                return Err(format!("{name}: /{rel} differs between umoci and docker"));
+            }
+        }
+        unpacked.insert(rel);
+    }
+    let missing: Vec<&String> = loaded.keys().filter(|k| !unpacked.contains(*k)).take(5).collect();
+    if !missing.is_empty() {
+        return Err(format!("{name}: umoci did not unpack {missing:?}"));
+    }
+    let _ = std::fs::remove_dir_all(&bundle);
     Ok(())
 }
 
@@ -468,6 +505,34 @@ fn oci_registry_push_and_pull(e: &Engine) -> Check {
     if pushed["pushed"]["mounted"].as_u64().unwrap_or(0) < layers as u64 || pushed["pushed"]["uploaded"] != 2 {
         return Err(format!("the app push should mount the base's {layers} layers and upload its layer and config: {}", pushed["pushed"]));
     }
+    // A manifest list: the other platform names the app, this one the
+    // base; a build on it must get the base (no /copied.txt).
+    let raw_of = |repo: &str| -> Result<Vec<u8>, String> {
+        let out = std::process::Command::new("skopeo").args(["inspect", "--tls-verify=false", "--creds", &creds, "--raw", &format!("docker://{}/{repo}", registry.host)]).output().map_err(|e| e.to_string())?;
+        Ok(ok(out, "skopeo inspect --raw")?.stdout)
+    };
+    let (base_raw, app_raw) = (raw_of("team/base:1")?, raw_of("team/app:1")?);
+    let (this, other) = if std::env::consts::ARCH == "aarch64" { ("arm64", "amd64") } else { ("amd64", "arm64") };
+    let descriptor = |raw: &[u8], arch: &str| serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": format!("sha256:{}", sha256_hex(raw)),
+        "size": raw.len(),
+        "platform": {"os": "linux", "architecture": arch},
+    });
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [descriptor(&app_raw, other), descriptor(&base_raw, this)],
+    });
+    http_put(&registry.host, "/v2/team/base/manifests/multi", "application/vnd.oci.image.index.v1+json", &serde_json::to_vec(&index).unwrap(), &format!("{}:{}", registry.user, registry.password))?;
+    let multi = tmp.path().join("multi");
+    std::fs::create_dir_all(&multi).unwrap();
+    std::fs::write(multi.join("buildspec.kdl"), format!("runtime \"app\" from=\"{}/team/base:multi\" {{\n    run \"test ! -e /copied.txt && cat /hello.txt > /seen.txt\"\n}}\n", registry.host)).unwrap();
+    let mut cmd = e.command(env!("CARGO_BIN_EXE_buildspec"));
+    cmd.args(["build", "--backend", "oci", "--cache-dir", cache.to_str().unwrap(), &format!("--output=oci:{}", tmp.path().join("multi-out").display())])
+        .current_dir(&multi)
+        .env("REGISTRY_AUTH_FILE", &registry.auth_file);
+    ok(cmd.output().map_err(|e| e.to_string())?, "a build on a manifest list picks this platform")?;
     let archive = tmp.path().join("app.tar");
     let mut cmd = e.command(env!("CARGO_BIN_EXE_buildspec"));
     cmd.args(["build", "--backend", "oci", "--cache-dir", cache.to_str().unwrap(), "-t", "from-registry:1", &format!("--output=docker-archive:{}", archive.display())])
@@ -476,6 +541,24 @@ fn oci_registry_push_and_pull(e: &Engine) -> Check {
     ok(cmd.output().map_err(|e| e.to_string())?, "build to an archive")?;
     ok(e.docker(&["load", "-i", archive.to_str().unwrap()]), "docker load")?;
     expect_contains(&run(e, &["from-registry:1"])?, "hello from the registry", "an image built on a pulled base")
+}
+
+/// A plain HTTP/1.1 PUT with basic auth (for what buildspec itself does
+/// not write, such as a manifest list).
+fn http_put(host: &str, path: &str, content_type: &str, body: &[u8], user_password: &str) -> Check {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
+    let auth = base64::engine::general_purpose::STANDARD.encode(user_password);
+    write!(stream, "PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).map_err(|e| e.to_string())?;
+    stream.write_all(body).map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    if response.starts_with("HTTP/1.1 201") {
+        Ok(())
+    } else {
+        Err(format!("PUT {path}: {}", response.lines().next().unwrap_or("")))
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -199,3 +199,65 @@ fn zstd_layers_are_written_and_read_back() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("context file"), "{}", stderr(&out));
 }
+
+/// Cache, secret (file and env), ssh, bind and tmpfs mounts reach the
+/// RUN as BuildKit's do, and none of them ends up in a layer.
+#[test]
+fn run_mounts_behave_and_leave_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let base = busybox_base(tmp.path(), &cache);
+    let secret = tmp.path().join("token");
+    std::fs::write(&secret, "TOPSECRET-123").unwrap();
+    let agent = tmp.path().join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&agent).unwrap();
+    let fill = write_spec(tmp.path(), "fill", "    run \"mkdir -p /c && echo cached-data > /c/data\" {\n        cache \"/c\" id=\"shared\"\n    }");
+    let body = r#"    run "test \"$(cat /run/secrets/tok)\" = TOPSECRET-123 && echo ok > /secret-file-ok" {
+        secret "tok"
+    }
+    run "test \"$TOKEN\" = TOPSECRET-123 && test ! -e /run/secrets/tok && echo ok > /secret-env-ok" {
+        secret "tok" env="TOKEN"
+    }
+    run "test -S \"$SSH_AUTH_SOCK\" && echo ok > /ssh-ok" {
+        ssh
+    }
+    run "cat /c/data > /from-cache" {
+        cache "/c" id="shared"
+    }
+    run "cat /ctx/file.txt > /from-bind" {
+        bind "." target="/ctx"
+    }
+    run "echo t > /scratch/x && test -f /scratch/x && echo ok > /tmpfs-ok" {
+        tmpfs "/scratch"
+    }"#;
+    let ctx = write_spec(tmp.path(), "mounts", body);
+    let filled = build_command(&fill, &cache, &base, &format!("oci:{}", tmp.path().join("fill-out").display())).output().unwrap();
+    assert!(filled.status.success(), "{}", stderr(&filled));
+    let layout = tmp.path().join("out");
+    let secret_arg = format!("id=tok,src={}", secret.display());
+    let ssh_arg = format!("default={}", agent.display());
+    let out = build_command(&ctx, &cache, &base, &format!("oci:{}", layout.display())).args(["--secret", &secret_arg, "--ssh", &ssh_arg, "-t", "m"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bundle = tmp.path().join("bundle");
+    let unpack = Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:m", layout.display())).arg(&bundle).output().unwrap();
+    assert!(unpack.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&unpack.stderr));
+    let rootfs = bundle.join("rootfs");
+    let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap_or_else(|e| panic!("/{p}: {e}"));
+    for ok in ["secret-file-ok", "secret-env-ok", "ssh-ok", "tmpfs-ok"] {
+        assert_eq!(read(ok), "ok\n", "/{ok}");
+    }
+    assert_eq!(read("from-cache"), "cached-data\n");
+    assert_eq!(read("from-bind"), "context file\n");
+    for gone in ["scratch/x", "run/secrets/tok", "c/data", "ctx/file.txt", "run/buildkit"] {
+        assert!(!rootfs.join(gone).exists(), "/{gone} is in the image");
+    }
+    // The secret's bytes are in no layer.
+    for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let mut plain = Vec::new();
+        if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes.as_slice()), &mut plain).is_err() {
+            plain = bytes;
+        }
+        assert!(!plain.windows(13).any(|w| w == b"TOPSECRET-123"), "the secret is in a blob");
+    }
+}

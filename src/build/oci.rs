@@ -61,6 +61,8 @@ pub struct OciRequest<'a> {
     pub build_args: BTreeMap<String, String>,
     /// Secret id → file.
     pub secrets: HashMap<String, PathBuf>,
+    /// SSH mount id → agent socket.
+    pub ssh: HashMap<String, PathBuf>,
     pub host_network: bool,
     pub cache_dir: PathBuf,
     pub epoch: u64,
@@ -664,16 +666,39 @@ impl Builder<'_> {
             skip.push(target.trim_start_matches('/').to_owned());
             binds.push(crate::build::runc::Bind { source: dir, target, readonly: false });
         }
+        // Secrets and agent sockets reach the process only: they are not
+        // part of the step's key, and never of its layer.
+        let mut process_env = env;
         for secret in &run.secrets {
-            let target = secret.target.as_ref().map(|t| t.value.clone()).unwrap_or_else(|| format!("/run/secrets/{}", secret.id.value));
-            match self.req.secrets.get(&secret.id.value) {
-                Some(file) => {
-                    skip.push(target.trim_start_matches('/').to_owned());
-                    skip.push("run/secrets".to_owned());
-                    binds.push(crate::build::runc::Bind { source: file.clone(), target, readonly: true });
-                }
-                None if secret.required => return Err(self.fail(stage, step.span, format!("secret `{}` is required: pass --secret id={},src=FILE", secret.id.value, secret.id.value))),
-                None => {}
+            let id = &secret.id.value;
+            let file = match self.req.secrets.get(id) {
+                Some(file) => file,
+                None if secret.required => return Err(self.fail(stage, step.span, format!("secret `{id}` is required: pass --secret id={id},src=FILE"))),
+                None => continue,
+            };
+            if let Some(name) = &secret.env {
+                let value = fs::read_to_string(file).map_err(io_ctx(format!("reading secret `{id}` from {}", file.display())))?;
+                process_env.push(format!("{}={value}", name.value));
+            }
+            // As BuildKit: `env=` alone exposes it as a variable only.
+            if secret.env.is_none() || secret.target.is_some() {
+                let target = secret.target.as_ref().map(|t| self.resolve(state, t)).unwrap_or_else(|| format!("/run/secrets/{id}"));
+                skip.push(target.trim_start_matches('/').to_owned());
+                skip.push("run/secrets".to_owned());
+                binds.push(crate::build::runc::Bind { source: file.clone(), target, readonly: true });
+            }
+        }
+        for (i, ssh) in run.ssh.iter().enumerate() {
+            let id = ssh.id.as_ref().map(|s| s.value.as_str()).unwrap_or("default");
+            let socket = self.req.ssh.get(id).ok_or_else(|| {
+                self.fail(stage, step.span, format!("ssh `{id}` is not given: pass --ssh {id} (the agent at $SSH_AUTH_SOCK) or --ssh {id}=SOCKET"))
+            })?;
+            let target = format!("/run/buildkit/ssh_agent.{i}");
+            skip.push(target.trim_start_matches('/').to_owned());
+            skip.push("run/buildkit".to_owned());
+            binds.push(crate::build::runc::Bind { source: socket.clone(), target: target.clone(), readonly: false });
+            if i == 0 {
+                process_env.push(format!("SSH_AUTH_SOCK={target}"));
             }
         }
         let mut _views = Vec::new();
@@ -696,7 +721,10 @@ impl Builder<'_> {
         }
         let tmpfs: Vec<(String, Option<String>)> = run.tmpfs.iter().map(|t| (self.resolve(state, &t.target), t.size.as_ref().map(|s| s.value.clone()))).collect();
         skip.extend(tmpfs.iter().map(|(t, _)| t.trim_start_matches('/').to_owned()));
-        let spec = crate::build::runc::RunSpec { lowers: &lowers, upper: &upper, args, env, cwd, uid, gid, host_network, binds, tmpfs };
+        // The parents runc creates for mount points are stubs too.
+        let parents: Vec<String> = skip.iter().flat_map(|s| s.match_indices('/').map(move |(i, _)| s[..i].to_owned())).collect();
+        skip.extend(parents);
+        let spec = crate::build::runc::RunSpec { lowers: &lowers, upper: &upper, args, env: process_env, cwd, uid, gid, host_network, binds, tmpfs };
         self.progress(stage, &what, false);
         let code = crate::build::runc::run(&spec, &work, &format!("buildspec-{}", &key.hex()[..12])).map_err(io_ctx("running a RUN step in runc"))?;
         *executed += 1;
@@ -704,7 +732,10 @@ impl Builder<'_> {
             let _ = fs::remove_dir_all(&upper);
             return Err(self.fail(stage, step.span, format!("the script exited with code {code}")));
         }
-        let entries = crate::oci::diff::entries(&upper, &skip).map_err(io_ctx("reading what the RUN changed"))?;
+        // Mount points are not the step's output: not in the layer, and
+        // not in the directory later steps see.
+        crate::oci::diff::remove_mount_stubs(&upper, &skip).map_err(io_ctx("reading what the RUN changed"))?;
+        let entries = crate::oci::diff::entries(&upper).map_err(io_ctx("reading what the RUN changed"))?;
         let epoch = self.req.epoch;
         let compression = self.req.compression;
         let (digest, size, layer) = self.store.put_with(|w| write_layer(entries, epoch, compression, w).map(|(_, l)| l)).map_err(io_ctx("writing a layer"))?;

@@ -83,6 +83,10 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
         target: args.target.clone(),
         gate_tests: !args.no_tests,
         optimize: !args.no_optimize,
+        frontend: match args.backend {
+            Backend::Docker => crate::Frontend::BuiltIn,
+            Backend::Oci => crate::Frontend::Direct,
+        },
         ..crate::cli::context_opts(&path, &source)
     };
     let compiled = crate::compile(&source, &opts).map_err(|f| ui.failure(&f))?;
@@ -161,6 +165,21 @@ fn build_oci(
             _ => return Err(ui.error(format!("--secret `{s}`: the oci backend takes id=ID,src=FILE"))),
         }
     }
+    let mut ssh = std::collections::HashMap::new();
+    for s in &args.ssh {
+        let (id, socket) = match s.split_once('=') {
+            Some((id, path)) => (id, PathBuf::from(path)),
+            None => match std::env::var_os("SSH_AUTH_SOCK") {
+                Some(sock) => (s.as_str(), PathBuf::from(sock)),
+                None => return Err(ui.error(format!("--ssh {s}: SSH_AUTH_SOCK is not set; start an agent or pass --ssh {s}=SOCKET"))),
+            },
+        };
+        use std::os::unix::fs::FileTypeExt;
+        if !std::fs::metadata(&socket).is_ok_and(|m| m.file_type().is_socket()) {
+            return Err(ui.error(format!("--ssh {s}: {} is not an agent socket (the oci backend forwards agent sockets, not key files)", socket.display())));
+        }
+        ssh.insert(id.to_owned(), socket);
+    }
     let cache_dir = args.cache_dir.clone().or_else(|| std::env::var_os("BUILDSPEC_CACHE_DIR").map(PathBuf::from)).unwrap_or_else(|| {
         let home = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache")
@@ -179,6 +198,7 @@ fn build_oci(
         bases,
         build_args,
         secrets,
+        ssh,
         host_network: args.network.as_deref() == Some("host"),
         cache_dir,
         epoch,

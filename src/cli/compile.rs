@@ -33,7 +33,7 @@ pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
     let source = read_spec(&path, ui)?;
     let opts = CompileOpts {
         target: args.target.clone(),
-        syntax: args.syntax.clone(),
+        frontend: args.syntax.clone().map_or(crate::Frontend::BuiltIn, crate::Frontend::Syntax),
         optimize: !args.no_optimize,
         ..super::context_opts(&path, &source)
     };

@@ -6,9 +6,10 @@ use crate::diag::{Code, Diagnostic};
 use crate::graph::{self, Graph};
 use crate::spec::StepKind;
 
-/// Problems with emitting `graph` for a frontend (`syntax`: the `--syntax`
-/// image, or `None` for the engine's built-in one).
-pub fn check(graph: &Graph, syntax: Option<&str>) -> Vec<Diagnostic> {
+/// Problems with emitting `graph` for a frontend: features only a newer
+/// one has are refused for the engine's built-in frontend.
+pub fn check(graph: &Graph, frontend: &crate::Frontend) -> Vec<Diagnostic> {
+    let built_in = *frontend == crate::Frontend::BuiltIn;
     let mut res = Vec::new();
     let needs = |span, feature: &str, version: &str| {
         Diagnostic::error(Code::NeedsSyntax, span, format!("{feature} is not understood by the engine's built-in Dockerfile frontend"))
@@ -21,13 +22,12 @@ pub fn check(graph: &Graph, syntax: Option<&str>) -> Vec<Diagnostic> {
         let stage = graph.stage(*id);
         let manager = graph.package_manager(*id);
         graph::build::for_each_step(&stage.steps, &mut |step| match &step.kind {
-            StepKind::Copy(copy) if syntax.is_none() => {
+            StepKind::Copy(copy) if built_in => {
                 for exclude in &copy.excludes {
                     res.push(needs(exclude.span, "`copy exclude=` (COPY --exclude)", "docker/dockerfile:1.7-labs"));
                 }
             }
-            StepKind::Run(run)
-                if syntax.is_none() => {
+            StepKind::Run(run) if built_in => {
                     for secret in &run.secrets {
                         if let Some(env) = &secret.env {
                             res.push(needs(env.span, "`secret env=` (a secret as an environment variable)", "docker/dockerfile:1.10"));
