@@ -396,9 +396,16 @@ fn umoci_unpacks_the_same_files(e: &Engine, name: &str, bases: &[String], cache:
         let meta = std::fs::symlink_metadata(&entry).map_err(|e| e.to_string())?;
         if meta.is_file() {
             let expected = *loaded.get(&rel).ok_or_else(|| format!("{name}: umoci unpacked /{rel}, which docker does not have"))?;
-            // A hard link's entry holds its target's path instead.
-            let is_hardlink = loaded.contains_key(&String::from_utf8_lossy(expected).into_owned());
-            if !is_hardlink && std::fs::read(&entry).map_err(|e| e.to_string())? != *expected {
+            let mut content = std::fs::read(&entry).map_err(|e| e.to_string())?;
+            if rel.ends_with(".pyc") && content.len() >= 16 {
+                content[8..12].fill(0); // as flatten does
+            }
+            // A hard link's entry holds its target's path instead: then the
+            // file must be that target's content.
+            let same = content == *expected
+                || std::fs::read(rootfs.join(String::from_utf8_lossy(expected).trim_start_matches("./").trim_start_matches('/')))
+                    .is_ok_and(|target| target == std::fs::read(&entry).unwrap_or_default());
+            if !same {
                 return Err(format!("{name}: /{rel} differs between umoci and docker"));
             }
         }
@@ -511,7 +518,13 @@ fn oci_registry_push_and_pull(e: &Engine) -> Check {
         let out = std::process::Command::new("skopeo").args(["inspect", "--tls-verify=false", "--creds", &creds, "--raw", &format!("docker://{}/{repo}", registry.host)]).output().map_err(|e| e.to_string())?;
         Ok(ok(out, "skopeo inspect --raw")?.stdout)
     };
-    let (base_raw, app_raw) = (raw_of("team/base:1")?, raw_of("team/app:1")?);
+    // A list names manifests of its own repository: the app goes there too
+    // (every blob is there or mountable already).
+    let copied: serde_json::Value = serde_json::from_slice(&ok(push(&app, "team/base:app", true)?, "push app to the base repository")?.stdout).map_err(|e| e.to_string())?;
+    if copied["pushed"]["uploaded"] != 0 || copied["pushed"]["mounted"] != 2 {
+        return Err(format!("the app's own layer and config, pushed to team/app, should be mounted, not uploaded: {}", copied["pushed"]));
+    }
+    let (base_raw, app_raw) = (raw_of("team/base:1")?, raw_of("team/base:app")?);
     let (this, other) = if std::env::consts::ARCH == "aarch64" { ("arm64", "amd64") } else { ("amd64", "arm64") };
     let descriptor = |raw: &[u8], arch: &str| serde_json::json!({
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -557,7 +570,7 @@ fn http_put(host: &str, path: &str, content_type: &str, body: &[u8], user_passwo
     if response.starts_with("HTTP/1.1 201") {
         Ok(())
     } else {
-        Err(format!("PUT {path}: {}", response.lines().next().unwrap_or("")))
+        Err(format!("PUT {path}: {}", response.lines().next().unwrap_or("")) + "\n" + response.rsplit("\r\n\r\n").next().unwrap_or(""))
     }
 }
 

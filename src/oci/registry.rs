@@ -4,8 +4,8 @@
 //! narrowed to this machine's platform), then fetches the config and the
 //! layers the store lacks, each checked against its digest. Pushing sends
 //! blobs first — each asked for with `HEAD` before anything is uploaded,
-//! mounted from another repository of the same registry when that is where
-//! we pulled it from, uploaded in one `PUT` otherwise — and the manifest
+//! mounted from another repository of the same registry when we pulled it
+//! from or pushed it to one, uploaded in one `PUT` otherwise — and the manifest
 //! last, so a registry never holds a manifest whose blobs are missing.
 //!
 //! Auth follows the registry's challenge: anonymous first; on a `401`
@@ -386,11 +386,16 @@ pub fn push(reference: &Reference, store: &Store, built: &Built) -> Result<PushS
     }
     let mut session = Session::new(reference, scopes);
     let mut stats = PushStats::default();
+    let note = |digest: &Digest| {
+        // Pushed here: a later push to another repository can mount it.
+        store.note_origin(digest, &reference.registry, &reference.repository).map_err(|error| Error::Io { what: format!("noting where {digest} is"), error })
+    };
     for (digest, origin) in blobs.iter().zip(origins) {
         let what = format!("blob {digest}");
         let head = session.send("HEAD", &session.url(&format!("blobs/{digest}")), &[], &Body::Empty, &[200, 404], &what)?;
         if head.status() == 200 {
             stats.existing += 1;
+            note(digest)?;
             continue;
         }
         let start = match &origin {
@@ -400,6 +405,7 @@ pub fn push(reference: &Reference, store: &Store, built: &Built) -> Result<PushS
         let started = session.send("POST", &session.url(&start), &[("Content-Length", "0")], &Body::Empty, &[201, 202], &what)?;
         if started.status() == 201 {
             stats.mounted += 1;
+            note(digest)?;
             continue;
         }
         let location = started.header("Location").ok_or_else(|| Error::Protocol { registry: reference.registry.clone(), message: "an upload without a Location".into() })?;
@@ -408,6 +414,7 @@ pub fn push(reference: &Reference, store: &Store, built: &Built) -> Result<PushS
         url.push_str(&format!("digest={digest}"));
         session.send("PUT", &url, &[("Content-Type", "application/octet-stream")], &Body::File(store.path(digest)), &[201, 204], &what)?;
         stats.uploaded += 1;
+        note(digest)?;
     }
     let manifest = store.read(&built.manifest_digest).map_err(|error| Error::Io { what: "reading the manifest".into(), error })?;
     let what = format!("manifest {reference}");
