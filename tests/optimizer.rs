@@ -87,7 +87,7 @@ fn presets_for_cargo_go_and_pip() {
         (
             r#"builder "b" from="python:3.12-slim" { workdir "/app"; copy "."; run "python -m venv /venv && /venv/bin/pip install -r requirements.txt && /venv/bin/python -m compileall ."; }"#,
             &[("requirements.txt", "flask"), ("app.py", "")],
-            "COPY requirements.txt /app/\nRUN --mount=type=cache,target=/root/.cache/pip,id=buildspec-pip python -m venv /venv && /venv/bin/pip install -r requirements.txt\nCOPY . ./\nRUN /venv/bin/python -m compileall .",
+            "RUN python -m venv /venv\nCOPY requirements.txt /app/\nRUN --mount=type=cache,target=/root/.cache/pip,id=buildspec-pip /venv/bin/pip install -r requirements.txt\nCOPY . ./\nRUN /venv/bin/python -m compileall .",
         ),
     ];
     for (spec, files, expected) in cases {
@@ -167,4 +167,31 @@ fn plan_ignores_paths_the_build_does_not_read() {
     let out = buildspec(&["plan", "--format", "json", "--changed", "README.md", "docs/x.txt"], &dir);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(doc["steps"].as_array().unwrap().iter().all(|s| s["rebuild"] == false), "{doc}");
+}
+
+/// A virtualenv made in the same script as the install reads no manifest:
+/// it goes before the manifest copy, so a requirements change keeps it.
+#[test]
+fn pip_split_hoists_what_reads_no_manifest() {
+    let spec = r#"builder "build" from="python:3.12-slim" {
+    workdir "/app"
+    copy "."
+    run "python -m venv /opt/venv && /opt/venv/bin/pip install -r requirements.txt && /opt/venv/bin/pip install ."
+}
+"#;
+    let p = project(&[("buildspec.kdl", spec), ("requirements.txt", "flask\n"), ("app/__init__.py", "")]);
+    let out = compile(p.path(), &[]);
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("RUN") || l.starts_with("COPY")).collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[0].starts_with("RUN") && lines[0].ends_with("python -m venv /opt/venv"), "{out}");
+    assert_eq!(lines[1], "COPY requirements.txt /app/", "{out}");
+    assert!(lines[2].ends_with("/opt/venv/bin/pip install -r requirements.txt"), "{out}");
+    assert_eq!(lines[3], "COPY . ./", "{out}");
+    assert!(lines[4].ends_with("/opt/venv/bin/pip install ."), "{out}");
+    // A segment naming a context path stays after the copy.
+    let spec = spec.replace("python -m venv /opt/venv", "cp app/__init__.py /tmp/x");
+    std::fs::write(p.path().join("buildspec.kdl"), spec).unwrap();
+    let out = compile(p.path(), &[]);
+    let first = out.lines().find(|l| l.starts_with("RUN") || l.starts_with("COPY")).unwrap();
+    assert_eq!(first, "COPY requirements.txt /app/", "{out}");
 }

@@ -167,6 +167,7 @@ fn apply(
     let StepKind::Run(run) = &steps[run_idx].kind else { unreachable!("found a run") };
     let script = run.script.value.clone();
     let mut rest: Option<String> = None;
+    let mut prepare = String::new();
     let fetch = match preset.name {
         "cargo" => cargo_fetch(&script, has_lock("Cargo.lock")),
         "poetry" => "poetry install --no-root --no-interaction".to_owned(),
@@ -182,7 +183,12 @@ fn apply(
             match (segs, install_at) {
                 (Some(segs), Some(at)) => {
                     rest = Some(segs[at + 1..].join(" && "));
-                    segs[..=at].join(" && ")
+                    // Leading segments that read nothing of the context (such
+                    // as `python -m venv /opt/venv`) go before the manifest
+                    // copy, so a manifest change does not redo them.
+                    let lead = segs[..at].iter().take_while(|seg| reads_no_context(seg, &src_dir, context)).count();
+                    prepare = segs[..lead].join(" && ");
+                    segs[lead..=at].join(" && ")
                 }
                 _ => match preset.name {
                     "go" => "go mod download".to_owned(),
@@ -212,12 +218,21 @@ fn apply(
         }),
         span: steps[run_idx].span,
     };
-    let message = format!(
+    let mut message = format!(
         "split the {} dependencies out: {} copied and `{}` run before the sources, so a source change re-uses them",
         preset.name,
         manifests.join(", "),
         fetch.lines().find(|l| l.contains(preset.name) || l.contains("install") || l.contains("cargo")).unwrap_or(&fetch).trim()
     );
+    let mut deps = vec![manifest_copy, fetch_run];
+    if !prepare.is_empty() {
+        message.push_str(&format!("; `{prepare}` runs before the manifests (it reads none of the context), so a manifest change re-uses it"));
+        let prepare_run = Step {
+            kind: StepKind::Run(Run { script: Spanned::new(prepare, span), network: run.network.clone(), inputs: Some(Vec::new()), ..Run::default() }),
+            span: steps[run_idx].span,
+        };
+        deps.insert(0, prepare_run);
+    }
     match rest {
         Some(rest) if rest.is_empty() => {
             steps.remove(run_idx);
@@ -229,6 +244,22 @@ fn apply(
         }
         None => {}
     }
-    steps.insert(copy_idx, Step { kind: StepKind::Deps(vec![manifest_copy, fetch_run]), span });
+    steps.insert(copy_idx, Step { kind: StepKind::Deps(deps), span });
     (message, span)
+}
+
+/// Whether a command names nothing of the context: no argument is `.`, a
+/// relative path into it, or a glob.
+fn reads_no_context(segment: &str, src_dir: &str, context: &BTreeSet<String>) -> bool {
+    segment.split_whitespace().skip(1).all(|word| {
+        if word.starts_with('-') && !word.contains('=') || word.starts_with('/') {
+            return true;
+        }
+        let word = word.rsplit('=').next().unwrap_or(word);
+        if word == "." || word.starts_with("./") || word.starts_with("..") || word.contains(['*', '?', '[', '$']) {
+            return false;
+        }
+        let path = format!("{src_dir}{}", word.trim_end_matches('/'));
+        !context.contains(&path) && !context.iter().any(|f| f.starts_with(&format!("{path}/")))
+    })
 }
