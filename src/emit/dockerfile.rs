@@ -41,8 +41,24 @@ pub struct Origin {
     pub span: crate::source::Span,
 }
 
-/// The marker file name test gates copy; it matches nothing.
-pub const GATE_GLOB: &str = "/.buildspec-gate-*";
+/// The empty directory a test gate copies the contents of: made by a
+/// WORKDIR (no container) in a stage after the test's, so copying it adds
+/// no file, and BuildKit must finish the test first. A plain path: a
+/// wildcard would make BuildKit scan the test stage's whole file system.
+pub const GATE_DIR: &str = "/.buildspec-gate";
+
+/// The name of the stage holding a test's gate directory: `TEST-gate`,
+/// made unique among the stage names.
+pub fn gate_stage_name(graph: &Graph, test: &Stage) -> String {
+    let taken = |name: &str| graph.stages.iter().any(|s| s.name.value == name);
+    let mut name = format!("{}-gate", test.name.value);
+    let mut n = 2;
+    while taken(&name) {
+        name = format!("{}-gate{n}", test.name.value);
+        n += 1;
+    }
+    name
+}
 
 /// The Dockerfile of `graph`, and the instructions it is made of.
 pub fn emit_dockerfile(graph: &Graph, opts: &EmitOpts<'_>) -> (String, Vec<Instruction>) {
@@ -76,6 +92,19 @@ pub fn emit_dockerfile(graph: &Graph, opts: &EmitOpts<'_>) -> (String, Vec<Instr
                 origin.stage = stage.name.value.clone();
             }
             push(&mut out, &mut all, ins);
+        }
+        if graph.stages.iter().any(|s| graph.order.contains(&s.id) && s.gates.contains(id)) {
+            let gate = gate_stage_name(graph, stage);
+            out.push_str(&format!("
+# the gate of test \"{}\"\n", stage.name.value));
+            let origin = Some(Origin { stage: gate.clone(), span: stage.span });
+            let mut from = ins("FROM", format!("{} AS {gate}", stage.name.value));
+            from.origin = origin.clone();
+            from.reads.stages = vec![stage.name.value.clone()];
+            push(&mut out, &mut all, from);
+            let mut mkdir = ins("WORKDIR", GATE_DIR);
+            mkdir.origin = origin;
+            push(&mut out, &mut all, mkdir);
         }
     }
     if graph.order.last() != Some(&graph.target) {
@@ -127,9 +156,10 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
     }
     for gate in &stage.gates {
         let test = graph.stage(*gate);
-        let mut gate_copy = ins("COPY", format!("--link --from={} {GATE_GLOB} /", test.name.value));
+        let gate_stage = gate_stage_name(graph, test);
+        let mut gate_copy = ins("COPY", format!("--link --from={gate_stage} {GATE_DIR}/ /"));
         gate_copy.origin = Some(Origin { stage: String::new(), span: test.span });
-        gate_copy.reads = Reads { context: Vec::new(), stages: vec![test.name.value.clone()] };
+        gate_copy.reads = Reads { context: Vec::new(), stages: vec![gate_stage] };
         res.push(gate_copy);
     }
     res

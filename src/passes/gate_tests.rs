@@ -6,9 +6,10 @@
 //! test "unit" from="build" { run "make test" }
 //! runtime "app" from="debian" { copy "/app" from="build" }
 //! ```
-//! becomes, in the emitted `app` stage, a last
-//! `COPY --link --from=unit /.buildspec-gate-* /` that matches no file: BuildKit
-//! must finish `unit` first, and the layer it adds is empty.
+//! becomes, in the emitted file, a stage `unit-gate` (`FROM unit`, then a
+//! `WORKDIR /.buildspec-gate` that makes an empty directory) and a last
+//! `COPY --link --from=unit-gate /.buildspec-gate/ /` in `app`: BuildKit
+//! must finish `unit` first, and the layer the copy adds is empty.
 //!
 //! A test the runtime already needs (the runtime copies out of it) gates it
 //! without help; a test that derives from the runtime cannot gate it and is
