@@ -685,7 +685,7 @@ fn steps(log: &str) -> Vec<(String, bool)> {
             cached.insert(id.to_owned());
         } else if tail.starts_with('[') && !tail.starts_with("[internal]") {
             let step = tail.split_once("] ").map(|x| x.1).unwrap_or("");
-            if ["RUN", "COPY", "ADD"].iter().any(|k| step.starts_with(k)) && !names.iter().any(|(i, _)| i == id) {
+            if ["RUN", "COPY", "ADD", "WORKDIR"].iter().any(|k| step.starts_with(k)) && !names.iter().any(|(i, _)| i == id) {
                 names.push((id.to_owned(), tail.to_owned()));
             }
         }
