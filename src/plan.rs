@@ -1,10 +1,16 @@
 //! Which steps a change re-executes: a pure simulation of BuildKit's cache
 //! over the emitted instructions. A step re-runs when the state it starts
 //! from changed (the chain), or when what it reads changed: context paths
-//! the .dockerignore lets through, or a stage that re-ran. A `COPY --link`
+//! the .dockerignore lets through, or files of another stage that a
+//! re-run step of it may have written (a COPY's destination is known, a
+//! RUN may write anywhere: BuildKit compares the copied files' content, so
+//! `COPY --from=build /opt/venv` stays cached when only `/app` changed
+//! there). A `COPY --link`
 //! after a change re-uses its copied layer, but BuildKit still re-runs the
 //! merge onto the new state below it, and reports the step as run: so
 //! does the plan.
+
+use std::collections::HashMap;
 
 use globset::{GlobBuilder, GlobMatcher};
 
@@ -28,30 +34,36 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
     let changed: Vec<String> = changed.iter().map(|p| crate::passes::facts::normalize(p)).collect();
     let ignore = Ignore::new(&compiled.graph);
     let visible: Vec<&String> = changed.iter().filter(|p| !ignore.excludes(p)).collect();
-    let mut dirty_stages: Vec<String> = Vec::new();
+    // What re-executed steps wrote, per finished stage that has any.
+    let mut dirty: HashMap<String, Dirty> = HashMap::new();
     let mut res = Vec::new();
     let mut stage = String::new();
-    let mut chain = false;
-    let finish = |stage: &str, chain: bool, dirty: &mut Vec<String>| {
-        if chain && !stage.is_empty() {
-            dirty.push(stage.to_owned());
-        }
-    };
+    // What this stage's re-executed steps (and its base's) wrote.
+    let mut current: Option<Dirty> = None;
     for ins in &compiled.instructions {
         let Some(origin) = &ins.origin else { continue };
         if ins.keyword == "FROM" {
-            finish(&stage, chain, &mut dirty_stages);
+            if let Some(d) = current.take() {
+                dirty.insert(stage.clone(), d);
+            }
             stage = origin.stage.clone();
-            chain = ins.reads.stages.iter().any(|s| dirty_stages.contains(s));
+            current = ins.reads.stages.iter().find_map(|s| dirty.get(s)).cloned();
             continue;
         }
         if !matches!(ins.keyword, "RUN" | "COPY" | "ADD" | "WORKDIR") {
             continue;
         }
-        let reads_change = ins.reads.stages.iter().any(|s| dirty_stages.contains(s))
-            || ins.reads.context.iter().any(|src| visible.iter().any(|p| source_covers(src, p)));
+        // BuildKit's cache chain: once a step of the stage (or its base)
+        // re-executes, every later step does.
+        let chain = current.is_some();
+        let reads_stage = ins.reads.stages.iter().any(|s| {
+            dirty.get(s).is_some_and(|d| ins.reads.from_paths.is_empty() || ins.reads.from_paths.iter().any(|p| d.touches(p)))
+        });
+        let reads_change = reads_stage || ins.reads.context.iter().any(|src| visible.iter().any(|p| source_covers(src, p)));
         let rebuild = reads_change || chain;
-        chain |= rebuild;
+        if rebuild {
+            current.get_or_insert(Dirty::Paths(Vec::new())).add(ins.writes.as_deref());
+        }
         res.push(PlannedStep {
             stage: stage.clone(),
             line: source.line_of(origin.span.offset),
@@ -60,6 +72,33 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
         });
     }
     res
+}
+
+/// Where re-executed steps of a stage wrote: known paths, or anywhere.
+/// A COPY out of the stage re-executes only when it reads under one of
+/// them: BuildKit compares the copied files' content.
+#[derive(Debug, Clone)]
+enum Dirty {
+    Paths(Vec<String>),
+    Everything,
+}
+
+impl Dirty {
+    fn add(&mut self, writes: Option<&str>) {
+        match (self, writes) {
+            (Dirty::Paths(paths), Some(p)) => paths.push(p.to_owned()),
+            (d, _) => *d = Dirty::Everything,
+        }
+    }
+
+    /// Whether something written may lie at, under or above `path`.
+    fn touches(&self, path: &str) -> bool {
+        let nested = |a: &str, b: &str| a == b || b == "/" || a.starts_with(&format!("{}/", b.trim_end_matches('/')));
+        match self {
+            Dirty::Everything => true,
+            Dirty::Paths(paths) => paths.iter().any(|w| nested(path, w) || nested(w, path)),
+        }
+    }
 }
 
 /// An instruction the way BuildKit's progress shows it: its first line,

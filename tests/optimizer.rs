@@ -195,3 +195,29 @@ fn pip_split_hoists_what_reads_no_manifest() {
     let first = out.lines().find(|l| l.starts_with("RUN") || l.starts_with("COPY")).unwrap();
     assert_eq!(first, "COPY requirements.txt /app/", "{out}");
 }
+
+/// cargo's target/ goes into a cache mount only when nothing ships it or
+/// copies it out: the spec copies its binary elsewhere first.
+#[test]
+fn cargo_target_is_cached_only_when_nothing_reads_it_out() {
+    let files = [("Cargo.toml", "[package]\nname = \"app\""), ("Cargo.lock", ""), ("src/main.rs", "")];
+    let spec = |runs: &[&str], copy_from: &str| {
+        let runs: String = runs.iter().map(|r| format!("    run \"{r}\"\n")).collect();
+        format!(
+            "builder \"build\" from=\"rust:1.82-bookworm\" {{\n    workdir \"/src\"\n    copy \".\"\n{runs}}}\nruntime \"app\" from=\"debian:bookworm-slim\" {{\n    copy \"{copy_from}\" from=\"build\" to=\"/usr/local/bin/app\"\n}}\n"
+        )
+    };
+    let mounted = |text: &str| text.contains("target=/src/target");
+    let compile_spec = |spec: String| {
+        let mut all = files.to_vec();
+        all.push(("buildspec.kdl", &spec));
+        let p = project(&all);
+        compile(p.path(), &[])
+    };
+    let copied_out = compile_spec(spec(&["cargo build --release && cp target/release/app /usr/local/bin/app"], "/usr/local/bin/app"));
+    assert!(mounted(&copied_out), "{copied_out}");
+    let shipped_from_target = compile_spec(spec(&["cargo build --release"], "/src/target/release/app"));
+    assert!(!mounted(&shipped_from_target), "{shipped_from_target}");
+    let read_by_a_later_run = compile_spec(spec(&["cargo build --release", "cp target/release/app /usr/local/bin/app"], "/usr/local/bin/app"));
+    assert!(!mounted(&read_by_a_later_run), "{read_by_a_later_run}");
+}

@@ -22,6 +22,9 @@ pub struct Instruction {
     pub origin: Option<Origin>,
     /// What it reads besides the state it starts from.
     pub reads: Reads,
+    /// The absolute path under which it writes, when known (COPY, ADD and
+    /// WORKDIR with a known destination); `None`: it may write anywhere.
+    pub writes: Option<String>,
 }
 
 /// The inputs of an instruction that can change between builds.
@@ -31,6 +34,9 @@ pub struct Reads {
     pub context: Vec<String>,
     /// Stages of this file it copies or mounts from, or starts from.
     pub stages: Vec<String>,
+    /// For a COPY from a stage: the absolute paths it copies there
+    /// (empty: the whole stage).
+    pub from_paths: Vec<String>,
 }
 
 /// Where an instruction comes from in the spec.
@@ -128,7 +134,7 @@ fn ins(keyword: &'static str, rest: impl AsRef<str>) -> Instruction {
         keyword == "RUN" || !text.trim_end().ends_with('\\'),
         "an instruction line must not end in a continuation: {text}"
     );
-    Instruction { keyword, text, line: 0, origin: None, reads: Reads::default() }
+    Instruction { keyword, text, line: 0, origin: None, reads: Reads::default(), writes: None }
 }
 
 fn arg_instruction(name: &str, default: Option<&str>) -> Instruction {
@@ -150,7 +156,7 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
         }
         _ => Vec::new(),
     };
-    let mut cx = StageCx { manager: graph.package_manager(stage.id), posix_shell: starts_with_posix_shell(graph, stage) };
+    let mut cx = StageCx { manager: graph.package_manager(stage.id), workdir: None, posix_shell: starts_with_posix_shell(graph, stage) };
     for step in &stage.steps {
         step_instructions(step, &mut cx, &mut res);
     }
@@ -159,7 +165,7 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
         let gate_stage = gate_stage_name(graph, test);
         let mut gate_copy = ins("COPY", format!("--link --from={gate_stage} {GATE_DIR}/ /"));
         gate_copy.origin = Some(Origin { stage: String::new(), span: test.span });
-        gate_copy.reads = Reads { context: Vec::new(), stages: vec![gate_stage] };
+        gate_copy.reads = Reads { stages: vec![gate_stage], from_paths: vec![GATE_DIR.to_owned()], ..Reads::default() };
         res.push(gate_copy);
     }
     res
@@ -169,7 +175,7 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
 /// base lower a step the same way).
 pub fn step_text(step: &Step) -> String {
     let mut res = Vec::new();
-    let mut cx = StageCx { manager: None, posix_shell: true };
+    let mut cx = StageCx { manager: None, workdir: None, posix_shell: true };
     step_instructions_inner(step, &mut cx, &mut res);
     res.into_iter().map(|i| i.text).collect::<Vec<_>>().join("\n")
 }
@@ -177,6 +183,8 @@ pub fn step_text(step: &Step) -> String {
 /// What the emitter tracks while going through a stage's steps.
 struct StageCx {
     manager: Option<PackageManager>,
+    /// The working directory, when known (set by an absolute WORKDIR).
+    workdir: Option<String>,
     /// Whether RUN scripts run in a POSIX shell (so `set -e` means what it
     /// says): true until a `shell` names something else.
     posix_shell: bool,
@@ -213,7 +221,12 @@ fn step_instructions(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruction>) 
 
 fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruction>) {
     match &step.kind {
-        StepKind::Workdir(path) => res.push(ins("WORKDIR", word(path))),
+        StepKind::Workdir(path) => {
+            cx.workdir = resolve(cx.workdir.as_deref(), path);
+            let mut i = ins("WORKDIR", word(path));
+            i.writes = cx.workdir.clone();
+            res.push(i);
+        }
         StepKind::User(user) => res.push(ins(
             "USER",
             match &user.value {
@@ -257,12 +270,18 @@ fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruct
         StepKind::Entrypoint(args) => res.push(ins("ENTRYPOINT", json_literal(&strs(args)))),
         StepKind::Cmd(args) => res.push(ins("CMD", json_literal(&strs(args)))),
         StepKind::Healthcheck(hc) => res.push(healthcheck(hc)),
-        StepKind::Copy(copy) => res.extend(copy_instructions(copy)),
+        StepKind::Copy(copy) => {
+            for mut i in copy_instructions(copy) {
+                i.writes = i.writes.and_then(|dest| resolve(cx.workdir.as_deref(), &dest));
+                res.push(i);
+            }
+        }
         StepKind::Add(add) => {
             let mut i = add_instruction(add);
             if let AddSource::Paths(paths) = &add.source {
                 i.reads.context = paths.iter().filter(|p| !p.contains("://")).map(|p| p.value.clone()).collect();
             }
+            i.writes = add.to.as_ref().and_then(|to| resolve(cx.workdir.as_deref(), to));
             res.push(i);
         }
         StepKind::Run(run) => {
@@ -282,6 +301,16 @@ fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruct
             }
         }
     }
+}
+
+/// `path` made absolute against `workdir`; `None` when it is relative to
+/// an unknown workdir or names a variable.
+fn resolve(workdir: Option<&str>, path: &str) -> Option<String> {
+    if path.contains('$') {
+        return None;
+    }
+    let full = if path.starts_with('/') { path.to_owned() } else { format!("{}/{path}", workdir?) };
+    Some(crate::passes::facts::normalize(&full))
 }
 
 fn strs(items: &[crate::source::Spanned<String>]) -> Vec<&str> {
@@ -352,8 +381,21 @@ fn copy_instructions(copy: &Copy) -> Vec<Instruction> {
     }
     let sources = strs(&copy.sources);
     let reads = |srcs: &[&str]| match &copy.from {
-        None => Reads { context: srcs.iter().map(|s| (*s).to_owned()).collect(), stages: Vec::new() },
-        Some(from) => Reads { context: Vec::new(), stages: vec![from.value.clone()] },
+        None => Reads { context: srcs.iter().map(|s| (*s).to_owned()).collect(), ..Reads::default() },
+        Some(from) => Reads {
+            stages: vec![from.value.clone()],
+            // Sources in another stage are relative to its root; a glob
+            // or a variable counts as the directory it is in.
+            from_paths: srcs
+                .iter()
+                .map(|s| {
+                    let fixed = s.split(['*', '?', '[', '$']).next().unwrap_or("");
+                    let dir = if fixed.len() < s.len() { fixed.rsplit_once('/').map(|x| x.0).unwrap_or("") } else { fixed };
+                    crate::passes::facts::normalize(&format!("/{dir}"))
+                })
+                .collect(),
+            ..Reads::default()
+        },
     };
     match &copy.to {
         Some(to) => {
@@ -364,6 +406,7 @@ fn copy_instructions(copy: &Copy) -> Vec<Instruction> {
             }
             let mut i = paths_instruction("COPY", &flags, &sources, &dest);
             i.reads = reads(&sources);
+            i.writes = Some(dest);
             vec![i]
         }
         None => sources
@@ -371,6 +414,7 @@ fn copy_instructions(copy: &Copy) -> Vec<Instruction> {
             .map(|src| {
                 let mut i = paths_instruction("COPY", &flags, &[src], &default_destination(src));
                 i.reads = reads(&[src]);
+                i.writes = Some(default_destination(src));
                 i
             })
             .collect(),

@@ -1,8 +1,10 @@
 //! Automatic cache mounts: RUNs of known toolchains get their download
 //! (and, for Go, build) caches as cache mounts with ids shared across
 //! stages, and `packages` keeps apt's lists and downloads in cache mounts.
-//! Caches only hold what the tools can fetch or rebuild again, never build
-//! outputs, so the image's files do not change.
+//! Caches hold what the tools can fetch or rebuild again, so the image's
+//! files do not change: download caches, and cargo's `target/` when no
+//! runtime derives from the stage and nothing copies `target/` out of it
+//! (the spec copies its binaries elsewhere, as it must for them to ship).
 //!
 //! ```text
 //! run "npm ci"  ⇒  RUN --mount=type=cache,target=/root/.npm,id=buildspec-npm npm ci
@@ -38,9 +40,10 @@ pub fn add_cache_mounts(mut graph: Graph) -> Graph {
         crate::graph::build::for_each_step(&stage.steps, &mut |step| {
             if let StepKind::Run(run) = &step.kind {
                 for cache in &run.caches {
-                    if let Some(id) = &cache.id {
-                        named.entry(cache.target.value.trim_end_matches('/').to_owned()).or_insert_with(|| id.value.clone());
-                    }
+                    // Without an id, BuildKit's id is the target path.
+                    let target = cache.target.value.trim_end_matches('/').to_owned();
+                    let id = cache.id.as_ref().map(|i| i.value.clone()).unwrap_or_else(|| target.clone());
+                    named.entry(target).or_insert(id);
                 }
             }
         });
@@ -50,8 +53,21 @@ pub fn add_cache_mounts(mut graph: Graph) -> Graph {
         let apt = graph.package_manager(id) == Some(PackageManager::Apt);
         let mut rewrites = Vec::new();
         let mut as_root = true;
+        let workdirs = crate::passes::facts::workdirs(&graph, id);
+        // cargo's target directory (build outputs) may live in a cache mount
+        // when nothing ships or copies it out of this stage.
+        let cargo_target = |wd: Option<&String>| {
+            let path = format!("{}/target", wd?.trim_end_matches('/'));
+            outputs_unused(&graph, id, &path).then_some(path)
+        };
+        let targets: Vec<Option<String>> = workdirs.iter().map(|wd| cargo_target(wd.as_ref())).collect();
         let mut steps = std::mem::take(&mut graph.stages[i].steps);
-        visit(&mut steps, &mut |step: &mut Step| {
+        let mut index = 0;
+        visit(&mut steps, &mut |step: &mut Step, top: bool| {
+            if top {
+                index += 1;
+            }
+            let target_dir = targets.get(index - 1).cloned().flatten();
             let span = step.span;
             match &mut step.kind {
                 StepKind::User(user) => {
@@ -59,7 +75,7 @@ pub fn add_cache_mounts(mut graph: Graph) -> Graph {
                         || matches!(&user.value, crate::spec::User::Name(n) if n == "root" || n.starts_with("root:") || n == "0" || n.starts_with("0:"));
                 }
                 StepKind::Run(run) if as_root => {
-                    if let Some(added) = add_to_run(run, &named) {
+                    if let Some(added) = add_to_run(run, &named, target_dir.as_deref()) {
                         rewrites.push(Rewrite { pass: "add_cache_mounts", stage: id, message: added, span });
                     }
                 }
@@ -81,17 +97,69 @@ pub fn add_cache_mounts(mut graph: Graph) -> Graph {
     graph
 }
 
-fn visit(steps: &mut [Step], f: &mut impl FnMut(&mut Step)) {
+/// Calls `f` on every step, inner `deps` steps included; `top` says the
+/// step is one of the stage's own (not inside a `deps` block).
+fn visit(steps: &mut [Step], f: &mut impl FnMut(&mut Step, bool)) {
     for step in steps {
-        f(step);
+        f(step, true);
         if let StepKind::Deps(inner) = &mut step.kind {
-            visit(inner, f);
+            for inner_step in inner {
+                f(inner_step, false);
+            }
         }
     }
 }
 
-/// Adds the toolchain's caches that the RUN does not mount already.
-fn add_to_run(run: &mut Run, named: &std::collections::HashMap<String, String>) -> Option<String> {
+/// Whether files under `path` in stage `id` are never shipped or read
+/// out: no runtime stage derives from it, and no copy or bind takes a
+/// path overlapping it from it or from a stage derived from it.
+fn outputs_unused(graph: &Graph, id: StageId, path: &str) -> bool {
+    fn derives(graph: &Graph, x: StageId, from: StageId) -> bool {
+        x == from
+            || match &graph.stage(x).base {
+                crate::graph::Base::Stage(on) => derives(graph, *on, from),
+                crate::graph::Base::Dynamic { candidates, .. } => candidates.iter().any(|c| derives(graph, *c, from)),
+                _ => false,
+            }
+    }
+    let overlaps = |src: &str| {
+        let src = crate::passes::facts::normalize(&format!("/{}", src.trim_start_matches('/')));
+        let nested = |a: &str, b: &str| a == b || b == "/" || a.starts_with(&format!("{b}/"));
+        nested(&src, path) || nested(path, &src) || src.contains(['*', '?', '[', '$'])
+    };
+    let mut unused = true;
+    for stage in &graph.stages {
+        if stage.role == crate::spec::Role::Runtime && derives(graph, stage.id, id) {
+            return false;
+        }
+        let derived = derives(graph, stage.id, id);
+        crate::graph::build::for_each_step(&stage.steps, &mut |step| {
+            // A RUN that is not cargo's (so gets no mount) may read it.
+            if let StepKind::Run(run) = &step.kind
+                && derived
+                && run.script.contains("target")
+                && detect(&run.script).is_none_or(|p| p.name != "cargo")
+            {
+                unused = false;
+            }
+            let reads: Vec<(&str, Vec<&str>)> = match &step.kind {
+                StepKind::Copy(copy) => copy.from.iter().map(|f| (f.value.as_str(), copy.sources.iter().map(|s| s.value.as_str()).collect())).collect(),
+                StepKind::Run(run) => run.binds.iter().filter_map(|b| b.from.as_ref().map(|f| (f.value.as_str(), vec![b.source.value.as_str()]))).collect(),
+                _ => Vec::new(),
+            };
+            for (from, sources) in reads {
+                if graph.find(from).is_some_and(|s| derives(graph, s, id)) && sources.iter().any(|s| overlaps(s)) {
+                    unused = false;
+                }
+            }
+        });
+    }
+    unused
+}
+
+/// Adds the toolchain's caches that the RUN does not mount already, and
+/// for cargo its target directory when `cargo_target` says where it is.
+fn add_to_run(run: &mut Run, named: &std::collections::HashMap<String, String>, cargo_target: Option<&str>) -> Option<String> {
     let preset = detect(&run.script)?;
     fn taken(run: &Run, target: &str) -> bool {
         run.caches.iter().any(|c| c.target.value.trim_end_matches('/') == target)
@@ -110,7 +178,18 @@ fn add_to_run(run: &mut Run, named: &std::collections::HashMap<String, String>) 
             added.push(*target);
         }
     }
-    (!added.is_empty()).then(|| {
-        format!("{} caches {} mounted: downloads survive rebuilds and are shared by every stage", preset.name, added.join(", "))
-    })
+    let mut message = (!added.is_empty())
+        .then(|| format!("{} caches {} mounted: downloads survive rebuilds and are shared by every stage", preset.name, added.join(", ")));
+    if let Some(target) = cargo_target.filter(|t| preset.name == "cargo" && !taken(run, t)) {
+        let id = named.get(target).cloned().unwrap_or_else(|| format!("buildspec-cargo-target{}", target.replace('/', "-")));
+        run.caches.push(Cache { target: Spanned::new(target.to_owned(), span), id: Some(Spanned::new(id, span)), sharing: Some(crate::spec::Sharing::Locked) });
+        let note = format!(
+            "{target} (cargo's build outputs) in a cache mount: a change recompiles only what it touches; nothing ships or copies {target} out of this stage"
+        );
+        message = Some(match message {
+            Some(m) => format!("{m}; {note}"),
+            None => note,
+        });
+    }
+    message
 }
