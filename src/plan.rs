@@ -93,10 +93,10 @@ impl Dirty {
 
     /// Whether something written may lie at, under or above `path`.
     fn touches(&self, path: &str) -> bool {
-        let nested = |a: &str, b: &str| a == b || b == "/" || a.starts_with(&format!("{}/", b.trim_end_matches('/')));
+        use crate::passes::facts::PathKey;
         match self {
             Dirty::Everything => true,
-            Dirty::Paths(paths) => paths.iter().any(|w| nested(path, w) || nested(w, path)),
+            Dirty::Paths(paths) => paths.iter().any(|w| PathKey::Absolute(w.clone()).overlaps(&PathKey::Absolute(path.to_owned()))),
         }
     }
 }

@@ -15,12 +15,11 @@ use std::path::{Path, PathBuf};
 
 use crate::graph::{Base, Graph, StageId};
 use crate::oci::digest::Digest;
-use crate::oci::image::{ImageConfig, MEDIA_LAYER_GZIP};
-use crate::oci::layer::Compression;
-use crate::oci::layer::{write_layer, Content, Entry, EntryKind};
+use crate::oci::image::ImageConfig;
+use crate::oci::layer::{write_layer, Compression, Content, Entry, EntryKind};
 use crate::oci::layout::{self, Built};
 use crate::oci::source::{self, Image, LayerRef};
-use crate::oci::store::{parse_digest, Store};
+use crate::oci::store::Store;
 use crate::spec::{AddSource, Copy, Run, Step, StepKind, User};
 
 /// Where the built image goes.
@@ -438,33 +437,31 @@ impl Builder<'_> {
     /// the parent state, the instruction, and the source stage's state or
     /// every context file's content digest (from the stat cache) — is known.
     fn copy_step(&mut self, stage: &str, step: &Step, copy: &Copy, what: &str, state: &mut State, states: &HashMap<StageId, State>) -> Result<(), Error> {
-        let source_state = match &copy.from {
+        // The stage or image copied from, loaded once.
+        let source = match &copy.from {
             Some(from) => Some(match self.req.graph.find(from) {
-                Some(on) => states[&on].key.clone(),
-                None => self.base_image(stage, from)?.key,
+                Some(on) => states[&on].clone(),
+                None => self.base_image(stage, from)?,
             }),
             None => None,
         };
-        let (key, entries, _view) = match source_state {
-            Some(source) => {
-                let key = key_of(&[state.key.as_str(), what, "from", source.as_str()]);
-                if self.reuse(&key, state, what) {
-                    self.progress(stage, what, true);
-                    return Ok(());
-                }
-                let (entries, view) = self.copy_entries(stage, step, copy, state, states)?;
-                (key, entries, view)
-            }
+        // From the context the key needs the files' digests, so they are
+        // listed first; from a stage, its state is the key.
+        let (key, listed) = match &source {
+            Some(source) => (key_of(&[state.key.as_str(), what, "from", source.key.as_str()]), None),
             None => {
-                let (entries, view) = self.copy_entries(stage, step, copy, state, states)?;
-                let content = self.entries_digest(&entries)?;
-                let key = key_of(&[state.key.as_str(), what, content.as_str()]);
-                if self.reuse(&key, state, what) {
-                    self.progress(stage, what, true);
-                    return Ok(());
-                }
-                (key, entries, view)
+                let listed = self.copy_entries(stage, step, copy, state, None)?;
+                let content = self.entries_digest(&listed.0)?;
+                (key_of(&[state.key.as_str(), what, content.as_str()]), Some(listed))
             }
+        };
+        if self.reuse(&key, state, what) {
+            self.progress(stage, what, true);
+            return Ok(());
+        }
+        let (entries, _view) = match listed {
+            Some(listed) => listed,
+            None => self.copy_entries(stage, step, copy, state, source.as_ref())?,
         };
         self.progress(stage, what, false);
         let layer = self.add_layer(state, entries, what)?;
@@ -493,7 +490,7 @@ impl Builder<'_> {
     /// Takes a step's layer from the cache when its record and layer are there.
     fn reuse(&mut self, key: &Digest, state: &mut State, what: &str) -> bool {
         let record = self.req.cache_dir.join("steps").join(key.hex());
-        let Some(layer) = fs::read(&record).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| cached_layer(&v)) else {
+        let Some(layer) = fs::read(&record).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| LayerRef::from_json(&v)) else {
             return false;
         };
         let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
@@ -507,11 +504,8 @@ impl Builder<'_> {
     /// Records a step's layer under its key, atomically.
     fn record_step(&self, key: &Digest, layer: &LayerRef) -> Result<(), Error> {
         let record = self.req.cache_dir.join("steps").join(key.hex());
-        let doc = serde_json::json!({"digest": layer.digest.as_str(), "diff_id": layer.diff_id.as_str(), "size": layer.size, "media_type": layer.media_type});
-        let tmp = tempfile::NamedTempFile::new_in(self.req.cache_dir.join("steps")).map_err(io_ctx("recording the step in the cache"))?;
-        fs::write(tmp.path(), serde_json::to_vec(&doc).expect("json")).map_err(io_ctx("recording the step in the cache"))?;
-        tmp.persist(&record).map_err(|e| e.error).map_err(io_ctx("recording the step in the cache"))?;
-        Ok(())
+        let doc = serde_json::to_vec(&layer.to_json()).expect("json");
+        crate::oci::store::write_atomic(&record, &doc).map_err(io_ctx("recording the step in the cache"))
     }
 
     fn push_layer(&self, state: &mut State, what: &str, layer: LayerRef, dir: PathBuf) {
@@ -548,19 +542,15 @@ impl Builder<'_> {
 
     /// The entries a copy writes, and the mounted view of the stage they
     /// are read from (kept mounted until the layer is written).
-    fn copy_entries(&self, stage: &str, step: &Step, copy: &Copy, state: &State, states: &HashMap<StageId, State>) -> Result<(Vec<Entry>, Option<crate::build::runc::Mounted>), Error> {
-        let graph = self.req.graph;
-        // Where the sources are read from.
+    fn copy_entries(&self, stage: &str, step: &Step, copy: &Copy, state: &State, from: Option<&State>) -> Result<(Vec<Entry>, Option<crate::build::runc::Mounted>), Error> {
+        // Where the sources are read from: the context, or a view of the
+        // stage or image copied from.
         let mut view = None;
-        let root: PathBuf = match &copy.from {
+        let root: PathBuf = match from {
             None => self.req.context_dir.clone(),
             Some(from) => {
-                let lowers = match graph.find(from) {
-                    Some(on) => states[&on].lowers(&self.empty),
-                    None => self.base_image(stage, from)?.lowers(&self.empty),
-                };
                 let at = self.scratch.path().join(format!("view{}", step.span.offset));
-                view = Some(crate::build::runc::view(&lowers, &at).map_err(io_ctx("mounting a stage to copy from"))?);
+                view = Some(crate::build::runc::view(&from.lowers(&self.empty), &at).map_err(io_ctx("mounting a stage to copy from"))?);
                 at
             }
         };
@@ -758,15 +748,6 @@ impl Builder<'_> {
         let first = if first.chars().count() > 100 { format!("{}…", first.chars().take(99).collect::<String>()) } else { first.to_owned() };
         eprintln!("[{stage}] {}{first}", if cached { "CACHED " } else { "" });
     }
-}
-
-fn cached_layer(v: &serde_json::Value) -> Option<LayerRef> {
-    Some(LayerRef {
-        digest: parse_digest(v["digest"].as_str()?)?,
-        diff_id: parse_digest(v["diff_id"].as_str()?)?,
-        size: v["size"].as_u64()?,
-        media_type: v["media_type"].as_str().unwrap_or(MEDIA_LAYER_GZIP).to_owned(),
-    })
 }
 
 /// Go's duration string in nanoseconds (the spec checked the format).

@@ -306,11 +306,10 @@ fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruct
 /// `path` made absolute against `workdir`; `None` when it is relative to
 /// an unknown workdir or names a variable.
 fn resolve(workdir: Option<&str>, path: &str) -> Option<String> {
-    if path.contains('$') {
-        return None;
+    match crate::passes::facts::PathKey::resolve(path, workdir) {
+        crate::passes::facts::PathKey::Absolute(p) => Some(p),
+        _ => None,
     }
-    let full = if path.starts_with('/') { path.to_owned() } else { format!("{}/{path}", workdir?) };
-    Some(crate::passes::facts::normalize(&full))
 }
 
 fn strs(items: &[crate::source::Spanned<String>]) -> Vec<&str> {

@@ -22,6 +22,24 @@ pub struct LayerRef {
     pub media_type: String,
 }
 
+impl LayerRef {
+    /// The layer as the JSON the cache keeps (import memos, step records).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"digest": self.digest.as_str(), "diff_id": self.diff_id.as_str(), "size": self.size, "media_type": self.media_type})
+    }
+
+    /// Reads [`to_json`](Self::to_json)'s form back; records without a
+    /// media type are gzip (the only kind written before zstd).
+    pub fn from_json(v: &serde_json::Value) -> Option<LayerRef> {
+        Some(LayerRef {
+            digest: parse_digest(v["digest"].as_str()?)?,
+            diff_id: parse_digest(v["diff_id"].as_str()?)?,
+            size: v["size"].as_u64()?,
+            media_type: v["media_type"].as_str().unwrap_or(MEDIA_LAYER_GZIP).to_owned(),
+        })
+    }
+}
+
 /// An image: its config and layers (bottom first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
@@ -57,7 +75,7 @@ pub fn load(source: &str, store: &Store) -> Result<Image, Error> {
         let f = fs::File::open(file).map_err(io_err)?;
         let image = docker_archive(io::BufReader::new(f), store, source)?;
         // Atomically: a killed import leaves no half memo.
-        let _ = store.put_file(&memo, &to_memo(&image));
+        let _ = crate::oci::store::write_atomic(&memo, &to_memo(&image));
         return Ok(image);
     }
     if let Some(rest) = source.strip_prefix("oci:") {
@@ -191,11 +209,7 @@ fn oci_layout(dir: &Path, tag: Option<&str>, store: &Store, source: &str) -> Res
 
 /// An imported image remembered as JSON (config and layer list).
 fn to_memo(image: &Image) -> Vec<u8> {
-    let layers: Vec<_> = image
-        .layers
-        .iter()
-        .map(|l| serde_json::json!({"digest": l.digest.as_str(), "diff_id": l.diff_id.as_str(), "size": l.size, "media_type": l.media_type}))
-        .collect();
+    let layers: Vec<_> = image.layers.iter().map(LayerRef::to_json).collect();
     serde_json::to_vec(&serde_json::json!({"config": image.config, "layers": layers})).expect("json")
 }
 
@@ -204,12 +218,7 @@ fn from_memo(bytes: &[u8], store: &Store) -> Option<Image> {
     let config: ImageConfig = serde_json::from_value(v["config"].clone()).ok()?;
     let mut layers = Vec::new();
     for l in v["layers"].as_array()? {
-        let layer = LayerRef {
-            digest: parse_digest(l["digest"].as_str()?)?,
-            diff_id: parse_digest(l["diff_id"].as_str()?)?,
-            size: l["size"].as_u64()?,
-            media_type: l["media_type"].as_str()?.to_owned(),
-        };
+        let layer = LayerRef::from_json(l)?;
         if !store.has(&layer.digest) {
             return None;
         }

@@ -83,12 +83,8 @@ impl StatCache {
         if !self.dirty {
             return Ok(());
         }
-        let parent = self.file.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(parent)?;
-        let tmp = tempfile::NamedTempFile::new_in(parent)?;
-        fs::write(tmp.path(), serde_json::to_vec(&self.entries).map_err(io::Error::other)?)?;
-        tmp.persist(&self.file).map_err(|e| e.error)?;
-        Ok(())
+        fs::create_dir_all(self.file.parent().unwrap_or(Path::new(".")))?;
+        crate::oci::store::write_atomic(&self.file, &serde_json::to_vec(&self.entries).map_err(io::Error::other)?)
     }
 }
 

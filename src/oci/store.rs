@@ -57,14 +57,6 @@ impl Store {
         Ok((digest, size, res))
     }
 
-    /// Replaces a file of the store's (a memo) atomically.
-    pub fn put_file(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        let tmp = tempfile::NamedTempFile::new_in(self.dir.join("tmp"))?;
-        fs::write(tmp.path(), bytes)?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
-    }
-
     pub fn read(&self, digest: &Digest) -> io::Result<Vec<u8>> {
         fs::read(self.path(digest))
     }
@@ -89,6 +81,17 @@ impl Store {
         let text = fs::read_to_string(self.dir.join("origins").join(digest.hex())).unwrap_or_default();
         text.lines().filter_map(|l| l.split_once(' ')).map(|(r, p)| (r.to_owned(), p.to_owned())).collect()
     }
+}
+
+/// Replaces `path` with `bytes` atomically: written beside it under a
+/// temporary name, then renamed, so a reader (or a killed writer) never
+/// sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(parent)?;
+    fs::write(tmp.path(), bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// A digest from its string form, checked.

@@ -123,9 +123,10 @@ fn outputs_unused(graph: &Graph, id: StageId, path: &str) -> bool {
             }
     }
     let overlaps = |src: &str| {
-        let src = crate::passes::facts::normalize(&format!("/{}", src.trim_start_matches('/')));
-        let nested = |a: &str, b: &str| a == b || b == "/" || a.starts_with(&format!("{b}/"));
-        nested(&src, path) || nested(path, &src) || src.contains(['*', '?', '[', '$'])
+        use crate::passes::facts::PathKey;
+        // Sources in another stage are relative to its root.
+        let src = PathKey::resolve(src, Some("/"));
+        src.overlaps(&PathKey::Absolute(path.to_owned())) || matches!(&src, PathKey::Absolute(s) if s.contains(['*', '?', '[']))
     };
     let mut unused = true;
     for stage in &graph.stages {
