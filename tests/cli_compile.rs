@@ -66,7 +66,7 @@ fn default_target_is_the_last_runtime_and_tests_gate_every_runtime() {
         .map(|i| i.text)
         .collect();
     assert_eq!(froms.last().unwrap(), "FROM debian:bookworm-slim AS app");
-    let gates = dockerfile.matches("COPY --link --from=unit-gate /.buildspec-gate/ /").count();
+    let gates = dockerfile.matches("COPY --link --from=unit-gate /.buildspec-gate/passed/ /").count();
     assert_eq!(gates, 2, "both runtimes wait for the test:\n{dockerfile}");
 }
 
@@ -89,12 +89,12 @@ fn target_keeps_only_what_the_stage_needs() {
 
     # the gate of test "unit"
     FROM unit AS unit-gate
-    WORKDIR /.buildspec-gate
+    WORKDIR /.buildspec-gate/passed
 
     # runtime "debug" (buildspec.kdl:11)
     FROM build AS debug
     CMD ["sh"]
-    COPY --link --from=unit-gate /.buildspec-gate/ /
+    COPY --link --from=unit-gate /.buildspec-gate/passed/ /
     "#);
     let out = buildspec(&["compile", "--target", "unit"], tmp.path());
     let text = stdout(&out);

@@ -7,8 +7,8 @@
 //! runtime "app" from="debian" { copy "/app" from="build" }
 //! ```
 //! becomes, in the emitted file, a stage `unit-gate` (`FROM unit`, then a
-//! `WORKDIR /.buildspec-gate` that makes an empty directory) and a last
-//! `COPY --link --from=unit-gate /.buildspec-gate/ /` in `app`: BuildKit
+//! `WORKDIR /.buildspec-gate/passed` that makes an empty directory) and a last
+//! `COPY --link --from=unit-gate /.buildspec-gate/passed/ /` in `app`: BuildKit
 //! must finish `unit` first, and the layer the copy adds is empty.
 //!
 //! A test the runtime already needs (the runtime copies out of it) gates it
