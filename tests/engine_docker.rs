@@ -67,6 +67,7 @@ const EXAMPLES: &[(&str, &[&str], &str)] = &[
     ("python-app", &["--once"], "hello from flask"),
     ("rust-service", &["--once"], "hello from api"),
     ("lint-test", &["2", "3", "4"], "9"),
+    ("python-service", &["1234567"], "hello from greet: 1.2 million visitors"),
     ("plugins", &[], "plugin: is-number-7.0.0.tgz\nplugin: left-pad-1.3.0.tgz"),
     ("swappable-base", &[], "hello from debian"),
     ("static-site", &[], ""),
@@ -252,6 +253,7 @@ fn plan_predicts_the_engine(e: &Engine) -> Check {
     let cases: &[(&str, &str, &str, &str)] = &[
         ("go-static", "main.go", "from greeter", "from the greeter"),
         ("python-app", "hello/app.py", "hello from flask", "hello again from flask"),
+        ("python-service", "greet/__init__.py", "hello from greet", "hello again from greet"),
         ("static-site", "styles/main.scss", "#0a7", "#0b8"),
         ("static-site", "pages/index.php", "reproducible", "repeatable"),
         ("rust-service", "src/main.rs", "hello from api", "hello again from api"),

@@ -5,6 +5,7 @@
 
 mod add_cache_mounts;
 mod allowlist_context;
+mod copy_from_earliest;
 pub mod facts;
 mod gate_tests;
 mod order_steps;
@@ -15,6 +16,7 @@ pub mod split_dependencies;
 
 pub use add_cache_mounts::add_cache_mounts;
 pub use allowlist_context::allowlist_context;
+pub use copy_from_earliest::copy_from_earliest;
 pub use gate_tests::{gate_tests, ungateable_tests};
 pub use order_steps::{order_steps, ChangeCounts};
 pub use prune_unreachable::prune_unreachable;
@@ -24,7 +26,9 @@ pub use split_dependencies::split_dependencies;
 
 use std::collections::BTreeSet;
 
-use crate::graph::{Graph, StageId};
+use crate::graph::{Base, Dep, EdgeKind, Graph, StageId};
+use crate::source::Spanned;
+use crate::spec::StepKind;
 
 /// What the pipeline is asked to produce, and what it may know about the
 /// world (gathered by the CLI; the passes do no IO).
@@ -51,6 +55,7 @@ pub fn run_all(graph: Graph, opts: &PassOpts<'_>) -> Graph {
         graph = add_cache_mounts(graph);
         graph = order_steps(graph, opts.changes);
         graph = share_common_prefixes(graph);
+        graph = copy_from_earliest(graph);
         graph = runtime_hygiene(graph);
     }
     if opts.gate_tests {
@@ -62,3 +67,44 @@ pub fn run_all(graph: Graph, opts: &PassOpts<'_>) -> Graph {
     }
     graph
 }
+
+/// `base`, or `base2`, `base3`… : the first name no stage has.
+fn unique_stage_name(graph: &Graph, base: &str) -> String {
+    let mut name = base.to_owned();
+    let mut n = 1;
+    while graph.find(&name).is_some() {
+        n += 1;
+        name = format!("{base}{n}");
+    }
+    name
+}
+
+/// A stage's dependencies, from its base, its steps and its gates.
+pub(crate) fn recompute_deps(graph: &mut Graph, id: StageId) {
+    let stage = graph.stage(id);
+    let mut deps = Vec::new();
+    match &stage.base {
+        Base::Stage(on) => deps.push(Dep { on: *on, kind: EdgeKind::From, span: stage.from.span }),
+        Base::Dynamic { candidates, .. } => {
+            deps.extend(candidates.iter().map(|on| Dep { on: *on, kind: EdgeKind::From, span: stage.from.span }))
+        }
+        _ => {}
+    }
+    crate::graph::build::for_each_step(&stage.steps, &mut |step| {
+        let mut push = |value: &Spanned<String>, kind| {
+            if let Some(on) = graph.find(value) {
+                deps.push(Dep { on, kind, span: value.span });
+            }
+        };
+        match &step.kind {
+            StepKind::Copy(c) => c.from.iter().for_each(|f| push(f, EdgeKind::CopyFrom)),
+            StepKind::Run(r) => r.binds.iter().filter_map(|b| b.from.as_ref()).for_each(|f| push(f, EdgeKind::BindFrom)),
+            _ => {}
+        }
+    });
+    for gate in &stage.gates {
+        deps.push(Dep { on: *gate, kind: EdgeKind::Gate, span: graph.stage(*gate).name.span });
+    }
+    graph.stages[id.0].deps = deps;
+}
+

@@ -14,7 +14,7 @@
 //! from one stage to the next). When one stage is the whole prefix, the
 //! others start from it instead of from a new stage.
 
-use crate::graph::{Base, Dep, EdgeKind, Graph, Rewrite, Stage, StageId};
+use crate::graph::{Base, Graph, Rewrite, Stage, StageId};
 use crate::source::Spanned;
 use crate::spec::{Role, StepKind};
 
@@ -68,16 +68,6 @@ fn find_group(graph: &Graph) -> Option<(Vec<StageId>, usize)> {
     None
 }
 
-fn unique_name(graph: &Graph, base: &str) -> String {
-    let mut name = format!("{base}-base");
-    let mut n = 1;
-    while graph.find(&name).is_some() {
-        n += 1;
-        name = format!("{base}-base{n}");
-    }
-    name
-}
-
 fn share(mut graph: Graph, members: &[StageId], k: usize) -> Graph {
     let first = members[0];
     // When a member is exactly the prefix, it is the shared stage.
@@ -87,7 +77,7 @@ fn share(mut graph: Graph, members: &[StageId], k: usize) -> Graph {
         None => {
             let template = graph.stage(first).clone();
             let id = StageId(graph.stages.len());
-            let name = unique_name(&graph, &template.name.value);
+            let name = super::unique_stage_name(&graph, &format!("{}-base", template.name.value));
             let stage = Stage {
                 id,
                 role: Role::Builder,
@@ -104,7 +94,7 @@ fn share(mut graph: Graph, members: &[StageId], k: usize) -> Graph {
             graph.stages.push(stage);
             let pos = graph.order.iter().position(|o| *o == first).unwrap_or(0);
             graph.order.insert(pos, id);
-            recompute_deps(&mut graph, id);
+            super::recompute_deps(&mut graph, id);
             id
         }
     };
@@ -117,7 +107,7 @@ fn share(mut graph: Graph, members: &[StageId], k: usize) -> Graph {
         stage.steps.drain(..k);
         stage.from = Spanned::new(shared_name.value.clone(), stage.from.span);
         stage.base = Base::Stage(shared);
-        recompute_deps(&mut graph, m);
+        super::recompute_deps(&mut graph, m);
         let message = format!(
             "`{}` starts from `{}`, which holds the {k} leading step(s) it shared with other stages: that work runs once",
             graph.stage(m).name.value, shared_name.value
@@ -129,35 +119,6 @@ fn share(mut graph: Graph, members: &[StageId], k: usize) -> Graph {
     let keep: std::collections::BTreeSet<StageId> = graph.order.iter().copied().collect();
     graph.order = crate::graph::topological_order(&graph, &keep, Some(graph.target));
     graph
-}
-
-/// A stage's dependencies, from its base, its steps and its gates.
-fn recompute_deps(graph: &mut Graph, id: StageId) {
-    let stage = graph.stage(id);
-    let mut deps = Vec::new();
-    match &stage.base {
-        Base::Stage(on) => deps.push(Dep { on: *on, kind: EdgeKind::From, span: stage.from.span }),
-        Base::Dynamic { candidates, .. } => {
-            deps.extend(candidates.iter().map(|on| Dep { on: *on, kind: EdgeKind::From, span: stage.from.span }))
-        }
-        _ => {}
-    }
-    crate::graph::build::for_each_step(&stage.steps, &mut |step| {
-        let mut push = |value: &Spanned<String>, kind| {
-            if let Some(on) = graph.find(value) {
-                deps.push(Dep { on, kind, span: value.span });
-            }
-        };
-        match &step.kind {
-            StepKind::Copy(c) => c.from.iter().for_each(|f| push(f, EdgeKind::CopyFrom)),
-            StepKind::Run(r) => r.binds.iter().filter_map(|b| b.from.as_ref()).for_each(|f| push(f, EdgeKind::BindFrom)),
-            _ => {}
-        }
-    });
-    for gate in &stage.gates {
-        deps.push(Dep { on: *gate, kind: EdgeKind::Gate, span: graph.stage(*gate).name.span });
-    }
-    graph.stages[id.0].deps = deps;
 }
 
 #[cfg(test)]

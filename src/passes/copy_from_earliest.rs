@@ -1,0 +1,219 @@
+//! Copies from a stage take what they copy from the earliest state of that
+//! stage that already holds it.
+//!
+//! ```text
+//! builder "build" from="python" {
+//!     run "python -m venv /opt/venv"; run "/opt/venv/bin/pip install …"
+//!     copy "."
+//! }
+//! runtime "app" from="python" { copy "/opt/venv" from="build" }
+//! ⇒ builder "build-base" from="python" { run "python -m venv …"; run "… pip install …" }
+//!   builder "build" from="build-base" { copy "." }
+//!   runtime "app" from="python" { copy "/opt/venv" from="build-base" }
+//! ```
+//!
+//! No step after the install can write under `/opt/venv` (a copy or a
+//! workdir writes only its destination), so both states hold the same
+//! files there, and the copy stops depending on the source copy: a source
+//! edit neither re-runs it nor makes BuildKit checksum the virtualenv of a
+//! new state again, and the copy runs beside the later steps instead of
+//! after them. A RUN may write anywhere, so a copy never moves past one.
+//!
+//! Only builder stages with no `arg` before the split (args do not carry
+//! over to the next stage) and no `platform=` are split; only absolute
+//! source paths without `$` or wildcards are followed.
+
+use crate::graph::{Base, Graph, Rewrite, Stage, StageId};
+use crate::source::Spanned;
+use crate::spec::{AddSource, Role, Step, StepKind};
+
+use super::facts::{self, PathKey};
+
+pub fn copy_from_earliest(mut graph: Graph) -> Graph {
+    // Each split moves one copy to a new, shorter stage; a bounded loop
+    // guards against a bug turning that into an endless one.
+    for _ in 0..graph.stages.len() * 8 + 8 {
+        let Some(found) = find_movable_copy(&graph) else { break };
+        graph = move_copy(graph, found);
+    }
+    graph
+}
+
+/// A copy (step `step` of stage `consumer`) from stage `source`, whose
+/// sources no step of `source` after `last_writer` can write.
+struct Movable {
+    consumer: StageId,
+    step: usize,
+    source: StageId,
+    last_writer: usize,
+}
+
+fn find_movable_copy(graph: &Graph) -> Option<Movable> {
+    for &consumer in &graph.order {
+        for (index, step) in graph.stage(consumer).steps.iter().enumerate() {
+            let StepKind::Copy(copy) = &step.kind else { continue };
+            let Some(source) = copy.from.as_ref().and_then(|f| graph.find(f)) else { continue };
+            let stage = graph.stage(source);
+            if stage.role != Role::Builder || stage.platform.is_some() || source == consumer {
+                continue;
+            }
+            let Some(paths) = copy.sources.iter().map(|s| plain_absolute(s)).collect::<Option<Vec<_>>>() else {
+                continue;
+            };
+            let workdirs = facts::workdirs(graph, source);
+            let last_writer = stage
+                .steps
+                .iter()
+                .zip(&workdirs)
+                .rposition(|(step, wd)| paths.iter().any(|p| may_write(step, wd.as_deref(), p)));
+            let Some(last_writer) = last_writer else { continue };
+            let before_split = &stage.steps[..=last_writer];
+            if last_writer + 1 == stage.steps.len() || before_split.iter().any(|s| matches!(s.kind, StepKind::Arg(_))) {
+                continue;
+            }
+            return Some(Movable { consumer, step: index, source, last_writer });
+        }
+    }
+    None
+}
+
+/// A copy source that names one absolute path.
+fn plain_absolute(source: &Spanned<String>) -> Option<PathKey> {
+    let path = source.value.as_str();
+    let plain = path.starts_with('/') && !path.contains(['$', '*', '?', '[']);
+    plain.then(|| PathKey::resolve(path, None))
+}
+
+/// Whether `step` (run with workdir `workdir`) may change anything at or
+/// under `path`.
+fn may_write(step: &Step, workdir: Option<&str>, path: &PathKey) -> bool {
+    match &step.kind {
+        StepKind::Copy(copy) => facts::copy_dests(copy, workdir).iter().any(|d| d.overlaps(path)),
+        StepKind::Add(add) => match (&add.to, &add.source) {
+            (Some(to), _) => PathKey::resolve(to, workdir).overlaps(path),
+            (None, AddSource::Paths(_)) | (None, _) => true,
+        },
+        StepKind::Workdir(dir) => PathKey::resolve(dir, workdir).overlaps(path),
+        // Later RUNs see a volume's contents reset: treat it as a write.
+        StepKind::Volume(_) | StepKind::Run(_) | StepKind::Packages(_) | StepKind::Deps(_) => true,
+        StepKind::User(_)
+        | StepKind::Env(_)
+        | StepKind::Arg(_)
+        | StepKind::Shell(_)
+        | StepKind::Expose(_)
+        | StepKind::Label(_)
+        | StepKind::StopSignal(_)
+        | StepKind::Entrypoint(_)
+        | StepKind::Cmd(_)
+        | StepKind::Healthcheck(_) => false,
+    }
+}
+
+fn move_copy(mut graph: Graph, found: Movable) -> Graph {
+    let Movable { consumer, step, source, last_writer } = found;
+    let template = graph.stage(source).clone();
+    let id = StageId(graph.stages.len());
+    let name = super::unique_stage_name(&graph, &format!("{}-base", template.name.value));
+    let writer = describe(&template.steps[last_writer]);
+    graph.stages.push(Stage {
+        id,
+        role: Role::Builder,
+        name: Spanned::new(name.clone(), template.name.span),
+        from: template.from.clone(),
+        base: template.base.clone(),
+        platform: None,
+        gate: false,
+        steps: template.steps[..=last_writer].to_vec(),
+        gates: Vec::new(),
+        deps: Vec::new(),
+        span: template.span,
+    });
+    let pos = graph.order.iter().position(|o| *o == source).unwrap_or(0);
+    graph.order.insert(pos, id);
+
+    let rest = &mut graph.stages[source.0];
+    rest.steps.drain(..=last_writer);
+    rest.from = Spanned::new(name.clone(), rest.from.span);
+    rest.base = Base::Stage(id);
+
+    let StepKind::Copy(copy) = &mut graph.stages[consumer.0].steps[step].kind else {
+        unreachable!("find_movable_copy returns copies")
+    };
+    let from = copy.from.as_mut().expect("a copy from a stage");
+    *from = Spanned::new(name.clone(), from.span);
+    let what = copy.sources.iter().map(|s| s.value.as_str()).collect::<Vec<_>>().join(" ");
+    let copy_span = graph.stage(consumer).steps[step].span;
+
+    for stage in [id, source, consumer] {
+        super::recompute_deps(&mut graph, stage);
+    }
+    let keep: std::collections::BTreeSet<StageId> = graph.order.iter().copied().collect();
+    graph.order = crate::graph::topological_order(&graph, &keep, Some(graph.target));
+
+    let source_name = &graph.stage(source).name.value;
+    let message = format!(
+        "copies {what} from `{name}`, the state of `{source_name}` after the last step that can write there ({}): later steps of `{source_name}` no longer re-run or re-check this copy",
+        writer
+    );
+    graph.rewrites.push(Rewrite { pass: "copy_from_earliest", stage: consumer, message, span: copy_span });
+    graph
+}
+
+/// A step's first instruction line (a `deps` block's last step's), quoted.
+fn describe(step: &Step) -> String {
+    let step = match &step.kind {
+        StepKind::Deps(inner) if !inner.is_empty() => &inner[inner.len() - 1],
+        _ => step,
+    };
+    format!("`{}`", crate::emit::step_text(step).lines().next().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::source::SourceFile;
+
+    fn compile(spec: &str) -> String {
+        let source = SourceFile::new("buildspec.kdl", spec.to_owned());
+        let compiled = crate::compile(&source, &crate::CompileOpts::new()).expect("compiles");
+        compiled.instructions.iter().map(|i| i.text.as_str()).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn a_copy_of_what_the_dependency_steps_made_comes_from_their_state() {
+        let out = compile(
+            r#"builder "build" from="debian:bookworm-slim" { workdir "/app"; run "make deps DEST=/opt/deps"; copy "src"; }
+runtime "app" from="debian:bookworm-slim" { copy "/opt/deps" from="build"; copy "/app/src" from="build" to="/src"; }"#,
+        );
+        assert_eq!(
+            out,
+            "FROM debian:bookworm-slim AS build-base\nWORKDIR /app\nRUN make deps DEST=/opt/deps\nFROM build-base AS build\nCOPY src ./src\nFROM debian:bookworm-slim AS app\nCOPY --from=build-base --link /opt/deps /opt/deps\nCOPY --from=build --link /app/src /src"
+        );
+    }
+
+    #[test]
+    fn a_later_run_or_a_copy_over_the_path_keeps_the_copy_where_it_was() {
+        for steps in [r#"run "make deps"; copy "src"; run "make""#, r#"run "make deps"; copy "vendor" to="/opt/deps/vendor""#] {
+            let out = compile(&format!(
+                r#"builder "build" from="debian:bookworm-slim" {{ workdir "/app"; {steps}; }}
+runtime "app" from="debian:bookworm-slim" {{ copy "/opt/deps" from="build"; }}"#
+            ));
+            assert!(!out.contains("build-base"), "{steps}:\n{out}");
+            assert!(out.contains("COPY --from=build --link /opt/deps"), "{steps}:\n{out}");
+        }
+    }
+
+    #[test]
+    fn no_split_after_an_arg_or_for_paths_it_cannot_follow() {
+        for (steps, copied) in [
+            (r#"arg "V"; run "make deps V=$V"; copy "src""#, "/opt/deps"),
+            (r#"run "make deps"; copy "src""#, "/opt/dep*"),
+            (r#"run "make deps"; copy "src""#, "opt/deps"),
+        ] {
+            let out = compile(&format!(
+                r#"builder "build" from="debian:bookworm-slim" {{ workdir "/app"; {steps}; }}
+runtime "app" from="debian:bookworm-slim" {{ copy "{copied}" from="build" to="/deps"; }}"#
+            ));
+            assert!(!out.contains("build-base"), "{steps} / {copied}:\n{out}");
+        }
+    }
+}
