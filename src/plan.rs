@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use globset::{GlobBuilder, GlobMatcher};
+use crate::passes::facts::{ancestors, glob, ContextIgnore};
 
 use crate::Compiled;
 
@@ -32,7 +32,7 @@ pub struct PlannedStep {
 /// (paths relative to the build context).
 pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[String]) -> Vec<PlannedStep> {
     let changed: Vec<String> = changed.iter().map(|p| crate::passes::facts::normalize(p)).collect();
-    let ignore = Ignore::new(&compiled.graph);
+    let ignore = ContextIgnore::new(&compiled.graph);
     let visible: Vec<&String> = changed.iter().filter(|p| !ignore.excludes(p)).collect();
     // What re-executed steps wrote, per finished stage that has any.
     let mut dirty: HashMap<String, Dirty> = HashMap::new();
@@ -84,9 +84,9 @@ enum Dirty {
 }
 
 impl Dirty {
-    fn add(&mut self, writes: Option<&str>) {
+    fn add(&mut self, writes: Option<&[String]>) {
         match (self, writes) {
-            (Dirty::Paths(paths), Some(p)) => paths.push(p.to_owned()),
+            (Dirty::Paths(paths), Some(p)) => paths.extend(p.iter().cloned()),
             (d, _) => *d = Dirty::Everything,
         }
     }
@@ -118,10 +118,6 @@ fn display(text: &str) -> String {
     }
 }
 
-fn glob(pattern: &str) -> Option<GlobMatcher> {
-    GlobBuilder::new(pattern).literal_separator(true).build().ok().map(|g| g.compile_matcher())
-}
-
 /// Whether a copy source (path, directory or glob, context-relative)
 /// reads `path`.
 fn source_covers(source: &str, path: &str) -> bool {
@@ -130,48 +126,6 @@ fn source_covers(source: &str, path: &str) -> bool {
         return true;
     }
     glob(&source).is_some_and(|g| ancestors(path).any(|a| g.is_match(a)))
-}
-
-/// `a/b/c`, `a/b`, `a`.
-fn ancestors(path: &str) -> impl Iterator<Item = &str> {
-    std::iter::successors(Some(path), |p| p.rfind('/').map(|i| &p[..i]))
-}
-
-/// The emitted .dockerignore rules, applied the way docker applies them:
-/// the last matching pattern wins, and a pattern matching a parent
-/// directory matches what is inside it.
-struct Ignore {
-    rules: Vec<(bool, GlobMatcher)>,
-}
-
-impl Ignore {
-    fn new(graph: &crate::graph::Graph) -> Ignore {
-        let mut rules = Vec::new();
-        if let Some(allowed) = &graph.context.allowlist {
-            rules.extend(glob("*").map(|g| (true, g)));
-            rules.extend(allowed.iter().filter_map(|a| glob(&crate::passes::facts::normalize(a)).map(|g| (false, g))));
-        }
-        for exclude in &graph.context.excludes {
-            let (negated, pattern) = match exclude.strip_prefix('!') {
-                Some(p) => (true, p),
-                None => (false, exclude.as_str()),
-            };
-            if let Some(g) = glob(&crate::passes::facts::normalize(pattern)) {
-                rules.push((!negated, g));
-            }
-        }
-        Ignore { rules }
-    }
-
-    fn excludes(&self, path: &str) -> bool {
-        let mut excluded = false;
-        for (exclude, glob) in &self.rules {
-            if ancestors(path).any(|a| glob.is_match(a)) {
-                excluded = *exclude;
-            }
-        }
-        excluded
-    }
 }
 
 #[cfg(test)]

@@ -22,9 +22,10 @@ pub struct Instruction {
     pub origin: Option<Origin>,
     /// What it reads besides the state it starts from.
     pub reads: Reads,
-    /// The absolute path under which it writes, when known (COPY, ADD and
-    /// WORKDIR with a known destination); `None`: it may write anywhere.
-    pub writes: Option<String>,
+    /// The absolute paths under which it writes, when known (COPY, ADD and
+    /// WORKDIR with a known destination, RUN with `outputs=`); `None`: it
+    /// may write anywhere.
+    pub writes: Option<Vec<String>>,
 }
 
 /// The inputs of an instruction that can change between builds.
@@ -227,7 +228,7 @@ fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruct
         StepKind::Workdir(path) => {
             cx.workdir = resolve(cx.workdir.as_deref(), path);
             let mut i = ins("WORKDIR", word(path));
-            i.writes = cx.workdir.clone();
+            i.writes = cx.workdir.clone().map(|w| vec![w]);
             res.push(i);
         }
         StepKind::User(user) => res.push(ins(
@@ -275,7 +276,7 @@ fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruct
         StepKind::Healthcheck(hc) => res.push(healthcheck(hc)),
         StepKind::Copy(copy) => {
             for mut i in copy_instructions(copy) {
-                i.writes = i.writes.and_then(|dest| resolve(cx.workdir.as_deref(), &dest));
+                i.writes = i.writes.and_then(|dests| resolve_all(cx.workdir.as_deref(), &dests));
                 res.push(i);
             }
         }
@@ -284,7 +285,7 @@ fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruct
             if let AddSource::Paths(paths) = &add.source {
                 i.reads.context = paths.iter().filter(|p| !p.contains("://")).map(|p| p.value.clone()).collect();
             }
-            i.writes = add.to.as_ref().and_then(|to| resolve(cx.workdir.as_deref(), to));
+            i.writes = add.to.as_ref().and_then(|to| resolve(cx.workdir.as_deref(), to)).map(|p| vec![p]);
             res.push(i);
         }
         StepKind::Run(run) => {
@@ -295,6 +296,7 @@ fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruct
                     Some(from) => i.reads.stages.push(from.value.clone()),
                 }
             }
+            i.writes = run.outputs.as_ref().and_then(|outputs| resolve_all(cx.workdir.as_deref(), outputs));
             res.push(i);
         }
         StepKind::Packages(pkgs) => res.push(packages_instruction(pkgs, cx.manager)),
@@ -304,6 +306,11 @@ fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruct
             }
         }
     }
+}
+
+/// Every path made absolute against `workdir`; `None` when one cannot be.
+fn resolve_all(workdir: Option<&str>, paths: &[String]) -> Option<Vec<String>> {
+    paths.iter().map(|p| resolve(workdir, p)).collect()
 }
 
 /// `path` made absolute against `workdir`; `None` when it is relative to
@@ -408,7 +415,7 @@ fn copy_instructions(copy: &Copy) -> Vec<Instruction> {
             }
             let mut i = paths_instruction("COPY", &flags, &sources, &dest);
             i.reads = reads(&sources);
-            i.writes = Some(dest);
+            i.writes = Some(vec![dest]);
             vec![i]
         }
         None => sources
@@ -416,7 +423,7 @@ fn copy_instructions(copy: &Copy) -> Vec<Instruction> {
             .map(|src| {
                 let mut i = paths_instruction("COPY", &flags, &[src], &default_destination(src));
                 i.reads = reads(&[src]);
-                i.writes = Some(default_destination(src));
+                i.writes = Some(vec![default_destination(src)]);
                 i
             })
             .collect(),

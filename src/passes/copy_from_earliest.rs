@@ -17,7 +17,8 @@
 //! files there, and the copy stops depending on the source copy: a source
 //! edit neither re-runs it nor makes BuildKit checksum the virtualenv of a
 //! new state again, and the copy runs beside the later steps instead of
-//! after them. A RUN may write anywhere, so a copy never moves past one.
+//! after them. A RUN may write anywhere, so a copy never moves past one,
+//! unless it declares `outputs="…"` that do not overlap the copied path.
 //!
 //! Only builder stages with no `arg` before the split (args do not carry
 //! over to the next stage) and no `platform=` are split; only absolute
@@ -61,11 +62,12 @@ fn find_movable_copy(graph: &Graph) -> Option<Movable> {
                 continue;
             };
             let workdirs = facts::workdirs(graph, source);
+            let ignore = facts::ContextIgnore::new(graph);
             let last_writer = stage
                 .steps
                 .iter()
                 .zip(&workdirs)
-                .rposition(|(step, wd)| paths.iter().any(|p| may_write(step, wd.as_deref(), p)));
+                .rposition(|(step, wd)| paths.iter().any(|p| may_write(step, wd.as_deref(), p, &ignore)));
             let Some(last_writer) = last_writer else { continue };
             let before_split = &stage.steps[..=last_writer];
             if last_writer + 1 == stage.steps.len() || before_split.iter().any(|s| matches!(s.kind, StepKind::Arg(_))) {
@@ -86,16 +88,36 @@ fn plain_absolute(source: &Spanned<String>) -> Option<PathKey> {
 
 /// Whether `step` (run with workdir `workdir`) may change anything at or
 /// under `path`.
-fn may_write(step: &Step, workdir: Option<&str>, path: &PathKey) -> bool {
+fn may_write(step: &Step, workdir: Option<&str>, path: &PathKey, ignore: &facts::ContextIgnore) -> bool {
     match &step.kind {
+        StepKind::Copy(copy) if copy.from.is_none() && copy.sources.len() == 1 => {
+            let dest = facts::copy_dests(copy, workdir).remove(0);
+            match (&dest, path) {
+                // The contents of a context directory go into `dest`: what
+                // lies below it there comes from the context path below the
+                // source, which the context may exclude.
+                (PathKey::Absolute(dest), PathKey::Absolute(p)) if p.starts_with(&format!("{}/", dest.trim_end_matches('/'))) => {
+                    let below = &p[dest.trim_end_matches('/').len() + 1..];
+                    let source = facts::normalize(&copy.sources[0].value);
+                    let plain = !source.contains(['$', '*', '?', '[']);
+                    let context_path = if source.is_empty() { below.to_owned() } else { format!("{source}/{below}") };
+                    !(plain && ignore.excludes(&context_path))
+                }
+                _ => dest.overlaps(path),
+            }
+        }
         StepKind::Copy(copy) => facts::copy_dests(copy, workdir).iter().any(|d| d.overlaps(path)),
         StepKind::Add(add) => match (&add.to, &add.source) {
             (Some(to), _) => PathKey::resolve(to, workdir).overlaps(path),
             (None, AddSource::Paths(_)) | (None, _) => true,
         },
         StepKind::Workdir(dir) => PathKey::resolve(dir, workdir).overlaps(path),
+        StepKind::Run(run) => match &run.outputs {
+            Some(outputs) => outputs.iter().any(|o| PathKey::resolve(o, workdir).overlaps(path)),
+            None => true,
+        },
         // Later RUNs see a volume's contents reset: treat it as a write.
-        StepKind::Volume(_) | StepKind::Run(_) | StepKind::Packages(_) | StepKind::Deps(_) => true,
+        StepKind::Volume(_) | StepKind::Packages(_) | StepKind::Deps(_) => true,
         StepKind::User(_)
         | StepKind::Env(_)
         | StepKind::Arg(_)
@@ -200,6 +222,28 @@ runtime "app" from="debian:bookworm-slim" {{ copy "/opt/deps" from="build"; }}"#
             assert!(!out.contains("build-base"), "{steps}:\n{out}");
             assert!(out.contains("COPY --from=build --link /opt/deps"), "{steps}:\n{out}");
         }
+    }
+
+    #[test]
+    fn a_run_with_outputs_and_a_copy_of_excluded_paths_are_passed() {
+        let out = compile(
+            r#"context "." { exclude "node_modules"; }
+builder "build" from="node:20" { workdir "/app"; copy "package.json"; run "npm ci" inputs="package.json"; copy "."; run "npm run build" outputs="dist"; }
+runtime "app" from="node:20" { copy "/app/node_modules" from="build" to="/app/node_modules"; copy "/app/dist" from="build" to="/app/dist"; }"#,
+        );
+        assert!(out.contains("COPY --from=build-base --link /app/node_modules"), "{out}");
+        assert!(out.contains("COPY --from=build --link /app/dist"), "{out}");
+        assert!(out.contains("FROM build-base AS build\nCOPY . ./\nRUN "), "{out}");
+        // Without the declaration the build may write node_modules.
+        let out = compile(&out_spec_without_outputs());
+        assert!(!out.contains("build-base"), "{out}");
+    }
+
+    fn out_spec_without_outputs() -> String {
+        r#"context "." { exclude "node_modules"; }
+builder "build" from="node:20" { workdir "/app"; copy "package.json"; run "npm ci" inputs="package.json"; copy "."; run "npm run build"; }
+runtime "app" from="node:20" { copy "/app/node_modules" from="build" to="/app/node_modules"; }"#
+            .to_owned()
     }
 
     #[test]

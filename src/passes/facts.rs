@@ -2,6 +2,8 @@
 //! before each step, which paths a copy writes, whether two paths overlap,
 //! which toolchain a script runs. Pure functions over spec steps.
 
+use globset::{GlobBuilder, GlobMatcher};
+
 use crate::graph::{Base, Graph, StageId};
 use crate::spec::{Copy, Step, StepKind};
 
@@ -185,3 +187,51 @@ pub fn is_metadata(step: &Step) -> bool {
             | StepKind::StopSignal(_)
     )
 }
+
+/// A context path pattern, `*` not crossing `/`.
+pub fn glob(pattern: &str) -> Option<GlobMatcher> {
+    GlobBuilder::new(pattern).literal_separator(true).build().ok().map(|g| g.compile_matcher())
+}
+
+/// `a/b/c`, `a/b`, `a`.
+pub fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    std::iter::successors(Some(path), |p| p.rfind('/').map(|i| &p[..i]))
+}
+
+/// The emitted .dockerignore rules, applied the way docker applies them:
+/// the last matching pattern wins, and a pattern matching a parent
+/// directory matches what is inside it.
+pub struct ContextIgnore {
+    rules: Vec<(bool, GlobMatcher)>,
+}
+
+impl ContextIgnore {
+    pub fn new(graph: &Graph) -> ContextIgnore {
+        let mut rules = Vec::new();
+        if let Some(allowed) = &graph.context.allowlist {
+            rules.extend(glob("*").map(|g| (true, g)));
+            rules.extend(allowed.iter().filter_map(|a| glob(&normalize(a)).map(|g| (false, g))));
+        }
+        for exclude in &graph.context.excludes {
+            let (negated, pattern) = match exclude.strip_prefix('!') {
+                Some(p) => (true, p),
+                None => (false, exclude.as_str()),
+            };
+            if let Some(g) = glob(&normalize(pattern)) {
+                rules.push((!negated, g));
+            }
+        }
+        ContextIgnore { rules }
+    }
+
+    pub fn excludes(&self, path: &str) -> bool {
+        let mut excluded = false;
+        for (exclude, glob) in &self.rules {
+            if ancestors(path).any(|a| glob.is_match(a)) {
+                excluded = *exclude;
+            }
+        }
+        excluded
+    }
+}
+

@@ -106,6 +106,10 @@ pub struct Run {
     /// `inputs="PATH …"`: the earlier copies this script reads (paths
     /// relative to the workdir). `None`: it may read every earlier copy.
     pub inputs: Option<Vec<String>>,
+    /// `outputs="PATH …"`: the only paths this script writes (relative to
+    /// the workdir, or absolute), besides its cache and tmpfs mounts.
+    /// `None`: it may write anywhere.
+    pub outputs: Option<Vec<String>>,
     pub caches: Vec<Cache>,
     pub secrets: Vec<Secret>,
     pub ssh: Vec<Ssh>,

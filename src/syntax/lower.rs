@@ -660,7 +660,7 @@ fn one_of(value: &Spanned<String>, allowed: &[&str], diags: &mut Diagnostics) ->
 }
 
 fn lower_run(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
-    let view = NodeView::open(node, &["network", "security", "inputs"], diags);
+    let view = NodeView::open(node, &["network", "security", "inputs", "outputs"], diags);
     let mut ok = view.arg_count(1, 1, "script", diags);
     let script = view.args.first().and_then(|e| entry_str(e, diags));
     ok &= script.as_ref().is_some_and(|s| check(validate::script(s), diags));
@@ -673,7 +673,12 @@ fn lower_run(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
         ok &= check(validate::single_line(inputs, "inputs"), diags);
     }
     let inputs = inputs.map(|i| i.split_whitespace().map(str::to_owned).collect());
-    let mut run = Run { network, security, inputs, ..Run::default() };
+    let outputs = view.prop_str("outputs", diags);
+    if let Some(outputs) = &outputs {
+        ok &= check(validate::single_line(outputs, "outputs"), diags);
+    }
+    let outputs = outputs.map(|o| o.split_whitespace().map(str::to_owned).collect());
+    let mut run = Run { network, security, inputs, outputs, ..Run::default() };
     for child in view.children(names::RUN, diags) {
         ok &= lower_mount(child, &mut run, diags);
     }
