@@ -26,7 +26,7 @@
 
 use crate::graph::{Base, Graph, Rewrite, Stage, StageId};
 use crate::source::Spanned;
-use crate::spec::{AddSource, Role, Step, StepKind};
+use crate::spec::{Role, Step, StepKind};
 
 use super::facts::{self, PathKey};
 
@@ -107,10 +107,7 @@ fn may_write(step: &Step, workdir: Option<&str>, path: &PathKey, ignore: &facts:
             }
         }
         StepKind::Copy(copy) => facts::copy_dests(copy, workdir).iter().any(|d| d.overlaps(path)),
-        StepKind::Add(add) => match (&add.to, &add.source) {
-            (Some(to), _) => PathKey::resolve(to, workdir).overlaps(path),
-            (None, AddSource::Paths(_)) | (None, _) => true,
-        },
+        StepKind::Add(add) => add.to.as_ref().is_none_or(|to| PathKey::resolve(to, workdir).overlaps(path)),
         StepKind::Workdir(dir) => PathKey::resolve(dir, workdir).overlaps(path),
         StepKind::Run(run) => match &run.outputs {
             Some(outputs) => outputs.iter().any(|o| PathKey::resolve(o, workdir).overlaps(path)),
@@ -192,13 +189,8 @@ fn describe(step: &Step) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::source::SourceFile;
+    use crate::passes::compiled_text as compile;
 
-    fn compile(spec: &str) -> String {
-        let source = SourceFile::new("buildspec.kdl", spec.to_owned());
-        let compiled = crate::compile(&source, &crate::CompileOpts::new()).expect("compiles");
-        compiled.instructions.iter().map(|i| i.text.as_str()).collect::<Vec<_>>().join("\n")
-    }
 
     #[test]
     fn a_copy_of_what_the_dependency_steps_made_comes_from_their_state() {

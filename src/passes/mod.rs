@@ -108,3 +108,12 @@ pub(crate) fn recompute_deps(graph: &mut Graph, id: StageId) {
     graph.stages[id.0].deps = deps;
 }
 
+
+/// The Dockerfile instructions `spec` compiles to, one a line: for the
+/// passes' tests.
+#[cfg(test)]
+pub(crate) fn compiled_text(spec: &str) -> String {
+    let source = crate::source::SourceFile::new("buildspec.kdl", spec.to_owned());
+    let compiled = crate::compile(&source, &crate::CompileOpts::new()).expect("compiles");
+    compiled.instructions.iter().map(|i| i.text.as_str()).collect::<Vec<_>>().join("\n")
+}

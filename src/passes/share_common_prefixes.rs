@@ -123,13 +123,8 @@ fn share(mut graph: Graph, members: &[StageId], k: usize) -> Graph {
 
 #[cfg(test)]
 mod tests {
-    use crate::source::SourceFile;
+    use crate::passes::compiled_text as compile;
 
-    fn compile(spec: &str) -> String {
-        let source = SourceFile::new("buildspec.kdl", spec.to_owned());
-        let compiled = crate::compile(&source, &crate::CompileOpts::new()).expect("compiles");
-        compiled.instructions.iter().map(|i| i.text.as_str()).collect::<Vec<_>>().join("\n")
-    }
 
     #[test]
     fn a_shared_prefix_becomes_one_stage() {
