@@ -559,7 +559,7 @@ impl Builder<'_> {
             None => (0, 0),
         };
         let chmod = copy.chmod.as_ref().and_then(|m| u32::from_str_radix(m, 8).ok());
-        let many = copy.sources.len() > 1 || copy.sources.iter().any(|s| s.contains(['*', '?', '[']));
+        let many = copy.sources.len() > 1 || copy.sources.iter().any(|s| crate::passes::facts::has_glob(s));
         let mut entries = Vec::new();
         for src in &copy.sources {
             let dest = match &copy.to {
@@ -821,7 +821,7 @@ fn resolve_owner(lowers: &[PathBuf], owner: &str) -> (u32, u32) {
 
 /// Paths under `root` that a copy source names (a path or a glob).
 fn expand_glob(root: &Path, rel: &str) -> io::Result<Vec<String>> {
-    if !rel.contains(['*', '?', '[']) {
+    if !crate::passes::facts::has_glob(rel) {
         return Ok(if fs::symlink_metadata(root.join(rel)).is_ok() { vec![rel.to_owned()] } else { Vec::new() });
     }
     let (dir, pattern) = match rel.rsplit_once('/') {

@@ -348,10 +348,6 @@ fn is_archive(s: &str) -> bool {
     [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst"].iter().any(|ext| s.ends_with(ext))
 }
 
-fn has_glob(s: &str) -> bool {
-    s.contains(['*', '?', '['])
-}
-
 /// `COPY [flags] SRC… DEST` in plain form when every path is a plain
 /// word, else in JSON form: the plain form splits on white space, and a
 /// line ending in `\\` (even an escaped one) would continue onto the next.
@@ -409,7 +405,7 @@ fn copy_instructions(copy: &Copy) -> Vec<Instruction> {
     match &copy.to {
         Some(to) => {
             let mut dest = to.value.clone();
-            let many = sources.len() > 1 || sources.iter().any(|s| has_glob(s));
+            let many = sources.len() > 1 || sources.iter().any(|s| crate::passes::facts::has_glob(s));
             if many && !dest.ends_with('/') {
                 dest.push('/');
             }

@@ -126,7 +126,7 @@ fn outputs_unused(graph: &Graph, id: StageId, path: &str) -> bool {
         use crate::passes::facts::PathKey;
         // Sources in another stage are relative to its root.
         let src = PathKey::resolve(src, Some("/"));
-        src.overlaps(&PathKey::Absolute(path.to_owned())) || matches!(&src, PathKey::Absolute(s) if s.contains(['*', '?', '[']))
+        src.overlaps(&PathKey::Absolute(path.to_owned())) || matches!(&src, PathKey::Absolute(s) if super::facts::has_glob(s))
     };
     let mut unused = true;
     for stage in &graph.stages {

@@ -31,10 +31,12 @@ use crate::spec::{Role, Step, StepKind};
 use super::facts::{self, PathKey};
 
 pub fn copy_from_earliest(mut graph: Graph) -> Graph {
+    // Splitting stages leaves the context as it is.
+    let ignore = facts::ContextIgnore::new(&graph);
     // Each split moves one copy to a new, shorter stage; a bounded loop
     // guards against a bug turning that into an endless one.
     for _ in 0..graph.stages.len() * 8 + 8 {
-        let Some(found) = find_movable_copy(&graph) else { break };
+        let Some(found) = find_movable_copy(&graph, &ignore) else { break };
         graph = move_copy(graph, found);
     }
     graph
@@ -49,7 +51,7 @@ struct Movable {
     last_writer: usize,
 }
 
-fn find_movable_copy(graph: &Graph) -> Option<Movable> {
+fn find_movable_copy(graph: &Graph, ignore: &facts::ContextIgnore) -> Option<Movable> {
     for &consumer in &graph.order {
         for (index, step) in graph.stage(consumer).steps.iter().enumerate() {
             let StepKind::Copy(copy) = &step.kind else { continue };
@@ -62,12 +64,11 @@ fn find_movable_copy(graph: &Graph) -> Option<Movable> {
                 continue;
             };
             let workdirs = facts::workdirs(graph, source);
-            let ignore = facts::ContextIgnore::new(graph);
             let last_writer = stage
                 .steps
                 .iter()
                 .zip(&workdirs)
-                .rposition(|(step, wd)| paths.iter().any(|p| may_write(step, wd.as_deref(), p, &ignore)));
+                .rposition(|(step, wd)| paths.iter().any(|p| may_write(step, wd.as_deref(), p, ignore)));
             let Some(last_writer) = last_writer else { continue };
             let before_split = &stage.steps[..=last_writer];
             if last_writer + 1 == stage.steps.len() || before_split.iter().any(|s| matches!(s.kind, StepKind::Arg(_))) {
@@ -82,7 +83,7 @@ fn find_movable_copy(graph: &Graph) -> Option<Movable> {
 /// A copy source that names one absolute path.
 fn plain_absolute(source: &Spanned<String>) -> Option<PathKey> {
     let path = source.value.as_str();
-    let plain = path.starts_with('/') && !path.contains(['$', '*', '?', '[']);
+    let plain = path.starts_with('/') && !path.contains('$') && !facts::has_glob(path);
     plain.then(|| PathKey::resolve(path, None))
 }
 
@@ -99,7 +100,7 @@ fn may_write(step: &Step, workdir: Option<&str>, path: &PathKey, ignore: &facts:
                 (PathKey::Absolute(dest), PathKey::Absolute(p)) if p.starts_with(&format!("{}/", dest.trim_end_matches('/'))) => {
                     let below = &p[dest.trim_end_matches('/').len() + 1..];
                     let source = facts::normalize(&copy.sources[0].value);
-                    let plain = !source.contains(['$', '*', '?', '[']);
+                    let plain = !source.contains('$') && !facts::has_glob(&source);
                     let context_path = if source.is_empty() { below.to_owned() } else { format!("{source}/{below}") };
                     !(plain && ignore.excludes(&context_path))
                 }
@@ -190,7 +191,6 @@ fn describe(step: &Step) -> String {
 #[cfg(test)]
 mod tests {
     use crate::passes::compiled_text as compile;
-
 
     #[test]
     fn a_copy_of_what_the_dependency_steps_made_comes_from_their_state() {

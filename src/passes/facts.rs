@@ -188,6 +188,11 @@ pub fn is_metadata(step: &Step) -> bool {
     )
 }
 
+/// Whether a path is a pattern (`*`, `?` or `[…]`) rather than one path.
+pub fn has_glob(path: &str) -> bool {
+    path.contains(['*', '?', '['])
+}
+
 /// A context path pattern, `*` not crossing `/`.
 pub fn glob(pattern: &str) -> Option<GlobMatcher> {
     GlobBuilder::new(pattern).literal_separator(true).build().ok().map(|g| g.compile_matcher())
@@ -234,4 +239,3 @@ impl ContextIgnore {
         excluded
     }
 }
-

@@ -80,7 +80,7 @@ fn unique_stage_name(graph: &Graph, base: &str) -> String {
 }
 
 /// A stage's dependencies, from its base, its steps and its gates.
-pub(crate) fn recompute_deps(graph: &mut Graph, id: StageId) {
+fn recompute_deps(graph: &mut Graph, id: StageId) {
     let stage = graph.stage(id);
     let mut deps = Vec::new();
     match &stage.base {
@@ -107,7 +107,6 @@ pub(crate) fn recompute_deps(graph: &mut Graph, id: StageId) {
     }
     graph.stages[id.0].deps = deps;
 }
-
 
 /// The Dockerfile instructions `spec` compiles to, one a line: for the
 /// passes' tests.

@@ -125,7 +125,6 @@ fn share(mut graph: Graph, members: &[StageId], k: usize) -> Graph {
 mod tests {
     use crate::passes::compiled_text as compile;
 
-
     #[test]
     fn a_shared_prefix_becomes_one_stage() {
         let out = compile(
