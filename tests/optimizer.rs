@@ -221,3 +221,47 @@ fn cargo_target_is_cached_only_when_nothing_reads_it_out() {
     let read_by_a_later_run = compile_spec(spec(&["cargo build --release", "cp target/release/app /usr/local/bin/app"], "/usr/local/bin/app"));
     assert!(!mounted(&read_by_a_later_run), "{read_by_a_later_run}");
 }
+
+/// `run … outputs=` through the CLI: the runtime takes `node_modules` from
+/// the state before the build (`explain` says why), and `plan` knows that a
+/// source edit leaves that copy cached; without the declaration the build
+/// may write `node_modules`, so neither happens.
+#[test]
+fn declared_outputs_let_copies_skip_the_build_and_plan_see_it() {
+    let spec = |outputs: &str| {
+        format!(
+            r#"context "." {{ exclude "node_modules"; }}
+builder "build" from="node:20-bookworm-slim" {{
+    workdir "/app"
+    copy "."
+    run "npm ci"
+    run "npm run build"{outputs}
+}}
+runtime "app" from="node:20-bookworm-slim" {{
+    copy "/app/node_modules" from="build" to="/app/node_modules"
+    copy "/app/dist" from="build" to="/app/dist"
+}}
+"#
+        )
+    };
+    let node_modules_copy = |dir: &Path| {
+        let out = buildspec(&["plan", "--format", "json", "--changed", "src/index.js"], dir);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["steps"].as_array().unwrap().iter().find(|s| s["instruction"].as_str().unwrap().contains("/app/node_modules /app/node_modules")).unwrap().clone()
+    };
+    let files = |spec: &str| project(&[("buildspec.kdl", spec), ("package.json", "{}"), ("package-lock.json", "{}"), ("src/index.js", "")]);
+
+    let declared = files(&spec(r#" outputs="dist""#));
+    let dockerfile = compile(declared.path(), &[]);
+    assert!(dockerfile.contains("COPY --from=build-base --link /app/node_modules /app/node_modules"), "{dockerfile}");
+    let copy = node_modules_copy(declared.path());
+    assert_eq!((copy["stage"].as_str(), copy["rebuild"].as_bool()), (Some("app"), Some(false)), "{copy}");
+    let explain = stdout(&buildspec(&["explain"], declared.path()));
+    assert!(explain.contains("[copy_from_earliest] app: copies /app/node_modules from `build-base`"), "{explain}");
+
+    let undeclared = files(&spec(""));
+    let dockerfile = compile(undeclared.path(), &[]);
+    assert!(dockerfile.contains("COPY --from=build --link /app/node_modules /app/node_modules"), "{dockerfile}");
+    assert_eq!(node_modules_copy(undeclared.path())["rebuild"], true);
+}
