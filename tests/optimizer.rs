@@ -265,3 +265,44 @@ runtime "app" from="node:20-bookworm-slim" {{
     assert!(dockerfile.contains("COPY --from=build --link /app/node_modules /app/node_modules"), "{dockerfile}");
     assert_eq!(node_modules_copy(undeclared.path())["rebuild"], true);
 }
+
+#[test]
+fn a_test_that_declares_its_reads_runs_beside_the_build_and_vets_once() {
+    let spec = |outputs: &str| {
+        format!(
+            r#"builder "build" from="golang:1.22-bookworm" {{
+    workdir "/src"
+    copy "."
+    run "go build -o /out/app ."{outputs}
+}}
+test "unit" from="build" {{
+    run "go vet ./... && go test ./..." inputs="."
+}}
+runtime "app" from="scratch" {{
+    copy "/out/app" from="build" to="/app"
+}}
+"#
+        )
+    };
+    let files = |spec: &str| project(&[("buildspec.kdl", spec), ("go.mod", "module example.com/app\n"), ("main.go", "package main\n")]);
+
+    let declared = files(&spec(r#" outputs="/out/app""#));
+    let dockerfile = compile(declared.path(), &[]);
+    assert!(dockerfile.contains("FROM build-base AS unit\n"), "{dockerfile}");
+    assert!(dockerfile.contains("go vet ./... && go test -vet=off ./...\n"), "{dockerfile}");
+    let explain = stdout(&buildspec(&["explain"], declared.path()));
+    assert!(explain.contains("buildspec.kdl:6 [branch_tests] unit: starts from `build-base`, the state of `build` before `RUN go build -o /out/app .`"), "{explain}");
+    assert!(explain.contains("buildspec.kdl:7 [drop_repeated_vet] unit: `go test` runs with -vet=off"), "{explain}");
+    // A source edit re-runs the test from the shared state, not after the build.
+    let out = buildspec(&["plan", "--format", "json", "--changed", "main.go"], declared.path());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let test_run = doc["steps"].as_array().unwrap().iter().find(|s| s["stage"] == "unit").unwrap();
+    assert_eq!(test_run["rebuild"], true, "{test_run}");
+
+    // Without the build's declaration the test keeps the build's state;
+    // the literal lowering keeps both the state and the second vet.
+    let undeclared = files(&spec(""));
+    assert!(compile(undeclared.path(), &[]).contains("FROM build AS unit\n"));
+    let literal = compile(declared.path(), &["--no-optimize"]);
+    assert!(literal.contains("FROM build AS unit\n") && literal.contains("go vet ./... && go test ./...\n"), "{literal}");
+}

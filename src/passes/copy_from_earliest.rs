@@ -24,7 +24,7 @@
 //! over to the next stage) and no `platform=` are split; only absolute
 //! source paths without `$` or wildcards are followed.
 
-use crate::graph::{Base, Graph, Rewrite, Stage, StageId};
+use crate::graph::{Graph, Rewrite, StageId};
 use crate::source::Spanned;
 use crate::spec::{Role, Step, StepKind};
 
@@ -68,7 +68,7 @@ fn find_movable_copy(graph: &Graph, ignore: &facts::ContextIgnore) -> Option<Mov
                 .steps
                 .iter()
                 .zip(&workdirs)
-                .rposition(|(step, wd)| paths.iter().any(|p| may_write(step, wd.as_deref(), p, ignore)));
+                .rposition(|(step, wd)| paths.iter().any(|p| facts::may_write(step, wd.as_deref(), p, ignore)));
             let Some(last_writer) = last_writer else { continue };
             let before_split = &stage.steps[..=last_writer];
             if last_writer + 1 == stage.steps.len() || before_split.iter().any(|s| matches!(s.kind, StepKind::Arg(_))) {
@@ -87,74 +87,10 @@ fn plain_absolute(source: &Spanned<String>) -> Option<PathKey> {
     plain.then(|| PathKey::resolve(path, None))
 }
 
-/// Whether `step` (run with workdir `workdir`) may change anything at or
-/// under `path`.
-fn may_write(step: &Step, workdir: Option<&str>, path: &PathKey, ignore: &facts::ContextIgnore) -> bool {
-    match &step.kind {
-        StepKind::Copy(copy) if copy.from.is_none() && copy.sources.len() == 1 => {
-            let dest = facts::copy_dests(copy, workdir).remove(0);
-            match (&dest, path) {
-                // The contents of a context directory go into `dest`: what
-                // lies below it there comes from the context path below the
-                // source, which the context may exclude.
-                (PathKey::Absolute(dest), PathKey::Absolute(p)) if p.starts_with(&format!("{}/", dest.trim_end_matches('/'))) => {
-                    let below = &p[dest.trim_end_matches('/').len() + 1..];
-                    let source = facts::normalize(&copy.sources[0].value);
-                    let plain = !source.contains('$') && !facts::has_glob(&source);
-                    let context_path = if source.is_empty() { below.to_owned() } else { format!("{source}/{below}") };
-                    !(plain && ignore.excludes(&context_path))
-                }
-                _ => dest.overlaps(path),
-            }
-        }
-        StepKind::Copy(copy) => facts::copy_dests(copy, workdir).iter().any(|d| d.overlaps(path)),
-        StepKind::Add(add) => add.to.as_ref().is_none_or(|to| PathKey::resolve(to, workdir).overlaps(path)),
-        StepKind::Workdir(dir) => PathKey::resolve(dir, workdir).overlaps(path),
-        StepKind::Run(run) => match &run.outputs {
-            Some(outputs) => outputs.iter().any(|o| PathKey::resolve(o, workdir).overlaps(path)),
-            None => true,
-        },
-        // Later RUNs see a volume's contents reset: treat it as a write.
-        StepKind::Volume(_) | StepKind::Packages(_) | StepKind::Deps(_) => true,
-        StepKind::User(_)
-        | StepKind::Env(_)
-        | StepKind::Arg(_)
-        | StepKind::Shell(_)
-        | StepKind::Expose(_)
-        | StepKind::Label(_)
-        | StepKind::StopSignal(_)
-        | StepKind::Entrypoint(_)
-        | StepKind::Cmd(_)
-        | StepKind::Healthcheck(_) => false,
-    }
-}
-
-fn move_copy(mut graph: Graph, found: Movable) -> Graph {
+fn move_copy(graph: Graph, found: Movable) -> Graph {
     let Movable { consumer, step, source, last_writer } = found;
-    let template = graph.stage(source).clone();
-    let id = StageId(graph.stages.len());
-    let name = super::unique_stage_name(&graph, &format!("{}-base", template.name.value));
-    let writer = describe(&template.steps[last_writer]);
-    graph.stages.push(Stage {
-        id,
-        role: Role::Builder,
-        name: Spanned::new(name.clone(), template.name.span),
-        from: template.from.clone(),
-        base: template.base.clone(),
-        platform: None,
-        gate: false,
-        steps: template.steps[..=last_writer].to_vec(),
-        gates: Vec::new(),
-        deps: Vec::new(),
-        span: template.span,
-    });
-    let pos = graph.order.iter().position(|o| *o == source).unwrap_or(0);
-    graph.order.insert(pos, id);
-
-    let rest = &mut graph.stages[source.0];
-    rest.steps.drain(..=last_writer);
-    rest.from = Spanned::new(name.clone(), rest.from.span);
-    rest.base = Base::Stage(id);
+    let writer = describe(&graph.stage(source).steps[last_writer]);
+    let (mut graph, name) = super::split_stage(graph, source, last_writer);
 
     let StepKind::Copy(copy) = &mut graph.stages[consumer.0].steps[step].kind else {
         unreachable!("find_movable_copy returns copies")
@@ -164,11 +100,8 @@ fn move_copy(mut graph: Graph, found: Movable) -> Graph {
     let what = copy.sources.iter().map(|s| s.value.as_str()).collect::<Vec<_>>().join(" ");
     let copy_span = graph.stage(consumer).steps[step].span;
 
-    for stage in [id, source, consumer] {
-        super::recompute_deps(&mut graph, stage);
-    }
-    let keep: std::collections::BTreeSet<StageId> = graph.order.iter().copied().collect();
-    graph.order = crate::graph::topological_order(&graph, &keep, Some(graph.target));
+    super::recompute_deps(&mut graph, consumer);
+    super::reorder(&mut graph);
 
     let source_name = &graph.stage(source).name.value;
     let message = format!(
@@ -179,13 +112,18 @@ fn move_copy(mut graph: Graph, found: Movable) -> Graph {
     graph
 }
 
-/// A step's first instruction line (a `deps` block's last step's), quoted.
-fn describe(step: &Step) -> String {
+/// A step's first instruction line (a `deps` block's last step's), quoted;
+/// a RUN without its mounts.
+pub(super) fn describe(step: &Step) -> String {
     let step = match &step.kind {
         StepKind::Deps(inner) if !inner.is_empty() => &inner[inner.len() - 1],
         _ => step,
     };
-    format!("`{}`", crate::emit::step_text(step).lines().next().unwrap_or_default())
+    let text = match &step.kind {
+        StepKind::Run(run) => format!("RUN {}", run.script.value),
+        _ => crate::emit::step_text(step),
+    };
+    format!("`{}`", text.lines().next().unwrap_or_default())
 }
 
 #[cfg(test)]

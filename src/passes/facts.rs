@@ -239,3 +239,45 @@ impl ContextIgnore {
         excluded
     }
 }
+
+/// Whether `step` (run with workdir `workdir`) may change anything at or
+/// under `path`.
+pub fn may_write(step: &Step, workdir: Option<&str>, path: &PathKey, ignore: &ContextIgnore) -> bool {
+    match &step.kind {
+        StepKind::Copy(copy) if copy.from.is_none() && copy.sources.len() == 1 => {
+            let dest = copy_dests(copy, workdir).remove(0);
+            match (&dest, path) {
+                // The contents of a context directory go into `dest`: what
+                // lies below it there comes from the context path below the
+                // source, which the context may exclude.
+                (PathKey::Absolute(dest), PathKey::Absolute(p)) if p.starts_with(&format!("{}/", dest.trim_end_matches('/'))) => {
+                    let below = &p[dest.trim_end_matches('/').len() + 1..];
+                    let source = normalize(&copy.sources[0].value);
+                    let plain = !source.contains('$') && !has_glob(&source);
+                    let context_path = if source.is_empty() { below.to_owned() } else { format!("{source}/{below}") };
+                    !(plain && ignore.excludes(&context_path))
+                }
+                _ => dest.overlaps(path),
+            }
+        }
+        StepKind::Copy(copy) => copy_dests(copy, workdir).iter().any(|d| d.overlaps(path)),
+        StepKind::Add(add) => add.to.as_ref().is_none_or(|to| PathKey::resolve(to, workdir).overlaps(path)),
+        StepKind::Workdir(dir) => PathKey::resolve(dir, workdir).overlaps(path),
+        StepKind::Run(run) => match &run.outputs {
+            Some(outputs) => outputs.iter().any(|o| PathKey::resolve(o, workdir).overlaps(path)),
+            None => true,
+        },
+        // Later RUNs see a volume's contents reset: treat it as a write.
+        StepKind::Volume(_) | StepKind::Packages(_) | StepKind::Deps(_) => true,
+        StepKind::User(_)
+        | StepKind::Env(_)
+        | StepKind::Arg(_)
+        | StepKind::Shell(_)
+        | StepKind::Expose(_)
+        | StepKind::Label(_)
+        | StepKind::StopSignal(_)
+        | StepKind::Entrypoint(_)
+        | StepKind::Cmd(_)
+        | StepKind::Healthcheck(_) => false,
+    }
+}

@@ -4,8 +4,10 @@
 //! pruning): that is the literal lowering.
 
 mod add_cache_mounts;
+mod branch_tests;
 mod allowlist_context;
 mod copy_from_earliest;
+mod drop_repeated_vet;
 pub mod facts;
 mod gate_tests;
 mod order_steps;
@@ -15,8 +17,10 @@ mod share_common_prefixes;
 pub mod split_dependencies;
 
 pub use add_cache_mounts::add_cache_mounts;
+pub use branch_tests::branch_tests;
 pub use allowlist_context::allowlist_context;
 pub use copy_from_earliest::copy_from_earliest;
+pub use drop_repeated_vet::drop_repeated_vet;
 pub use gate_tests::{gate_tests, ungateable_tests};
 pub use order_steps::{order_steps, ChangeCounts};
 pub use prune_unreachable::prune_unreachable;
@@ -26,9 +30,9 @@ pub use split_dependencies::split_dependencies;
 
 use std::collections::BTreeSet;
 
-use crate::graph::{Base, Dep, EdgeKind, Graph, StageId};
+use crate::graph::{Base, Dep, EdgeKind, Graph, Stage, StageId};
 use crate::source::Spanned;
-use crate::spec::StepKind;
+use crate::spec::{Role, StepKind};
 
 /// What the pipeline is asked to produce, and what it may know about the
 /// world (gathered by the CLI; the passes do no IO).
@@ -52,10 +56,12 @@ pub fn run_all(graph: Graph, opts: &PassOpts<'_>) -> Graph {
     let mut graph = graph;
     if opts.optimize {
         graph = split_dependencies(graph, opts.context_files);
+        graph = drop_repeated_vet(graph);
         graph = add_cache_mounts(graph);
         graph = order_steps(graph, opts.changes);
         graph = share_common_prefixes(graph);
         graph = copy_from_earliest(graph);
+        graph = branch_tests(graph);
         graph = runtime_hygiene(graph);
     }
     if opts.gate_tests {
@@ -77,6 +83,47 @@ fn unique_stage_name(graph: &Graph, base: &str) -> String {
         name = format!("{base}{n}");
     }
     name
+}
+
+/// Splits builder `source` after its step `last`: the steps up to `last`
+/// move to a new stage `NAME-base`, which `source` now derives from.
+/// Returns the new stage's name; dependencies and order are recomputed.
+fn split_stage(mut graph: Graph, source: StageId, last: usize) -> (Graph, String) {
+    let template = graph.stage(source).clone();
+    let id = StageId(graph.stages.len());
+    let name = unique_stage_name(&graph, &format!("{}-base", template.name.value));
+    graph.stages.push(Stage {
+        id,
+        role: Role::Builder,
+        name: Spanned::new(name.clone(), template.name.span),
+        from: template.from.clone(),
+        base: template.base.clone(),
+        platform: None,
+        gate: false,
+        steps: template.steps[..=last].to_vec(),
+        gates: Vec::new(),
+        deps: Vec::new(),
+        span: template.span,
+    });
+    let pos = graph.order.iter().position(|o| *o == source).unwrap_or(0);
+    graph.order.insert(pos, id);
+
+    let rest = &mut graph.stages[source.0];
+    rest.steps.drain(..=last);
+    rest.from = Spanned::new(name.clone(), rest.from.span);
+    rest.base = Base::Stage(id);
+    for stage in [id, source] {
+        recompute_deps(&mut graph, stage);
+    }
+    reorder(&mut graph);
+    (graph, name)
+}
+
+/// Recomputes the emit order of the stages being emitted after a pass
+/// changed who depends on whom.
+fn reorder(graph: &mut Graph) {
+    let keep: BTreeSet<StageId> = graph.order.iter().copied().collect();
+    graph.order = crate::graph::topological_order(graph, &keep, Some(graph.target));
 }
 
 /// A stage's dependencies, from its base, its steps and its gates.
