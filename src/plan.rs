@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use crate::passes::facts::{ancestors, glob, ContextIgnore};
 
+use crate::emit::Instruction;
 use crate::Compiled;
 
 /// One filesystem step of the emitted Dockerfile (RUN, COPY, ADD, WORKDIR)
@@ -62,7 +63,15 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
         let reads_change = reads_stage || ins.reads.context.iter().any(|src| visible.iter().any(|p| source_covers(src, p)));
         let rebuild = reads_change || chain;
         if rebuild {
-            current.get_or_insert(Dirty::Paths(Vec::new())).add(ins.writes.as_deref());
+            let dirty = current.get_or_insert(Dirty::Paths(Vec::new()));
+            if reads_change {
+                dirty.add(changed_writes(ins, &visible).as_deref());
+            } else if ins.keyword == "RUN" && !ins.reads.run_inputs.as_ref().is_some_and(|inputs| inputs.iter().all(|p| !dirty.touches(p))) {
+                dirty.add(ins.writes.as_deref());
+            }
+            // Else it re-runs on the same inputs and writes what it wrote
+            // before: a copy or workdir the same files, a RUN whose
+            // declared inputs nothing re-run touched the same output.
         }
         res.push(PlannedStep {
             stage: stage.clone(),
@@ -72,6 +81,29 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
         });
     }
     res
+}
+
+/// Where a step that reads a change writes something new: for a copy of
+/// one context directory to one destination, the changed files' places
+/// under it; otherwise everything it writes.
+fn changed_writes(ins: &Instruction, changed: &[&String]) -> Option<Vec<String>> {
+    let (Some([dest]), [source], true) = (ins.writes.as_deref(), ins.reads.context.as_slice(), ins.reads.stages.is_empty()) else {
+        return ins.writes.clone();
+    };
+    let source = crate::passes::facts::normalize(source);
+    if ins.keyword != "COPY" || crate::passes::facts::has_glob(&source) {
+        return ins.writes.clone();
+    }
+    let mut places = Vec::new();
+    for path in changed.iter().filter(|p| source_covers(&source, p)) {
+        let below = if source.is_empty() { Some(path.as_str()) } else { path.strip_prefix(&format!("{source}/")) };
+        match below {
+            Some(below) => places.push(format!("{}/{below}", dest.trim_end_matches('/'))),
+            // The source itself changed (a file): its place is at or under `dest`.
+            None => places.push(dest.clone()),
+        }
+    }
+    Some(places)
 }
 
 /// Where re-executed steps of a stage wrote: known paths, or anywhere.

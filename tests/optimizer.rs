@@ -306,3 +306,35 @@ runtime "app" from="scratch" {{
     let literal = compile(declared.path(), &["--no-optimize"]);
     assert!(literal.contains("FROM build AS unit\n") && literal.contains("go vet ./... && go test ./...\n"), "{literal}");
 }
+
+#[test]
+fn plan_knows_a_run_whose_declared_inputs_did_not_change_writes_the_same_files() {
+    let spec = |inputs: &str| {
+        format!(
+            r#"builder "build" from="node:20-bookworm-slim" {{
+    workdir "/app"
+    copy "."
+    run "npm ci"{inputs}
+    run "npm run build" outputs="dist"
+}}
+runtime "app" from="node:20-bookworm-slim" {{
+    copy "/app/node_modules" from="build" to="/app/node_modules"
+    copy "/app/dist" from="build" to="/app/dist"
+}}
+"#
+        )
+    };
+    let rebuilds = |spec: &str, changed: &str| {
+        let dir = project(&[("buildspec.kdl", spec), ("package.json", "{}"), ("package-lock.json", "{}"), ("src/index.js", "")]);
+        let out = buildspec(&["plan", "--no-optimize", "--format", "json", "--changed", changed], dir.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let copy = |what: &str| doc["steps"].as_array().unwrap().iter().find(|s| s["instruction"].as_str().unwrap().contains(what)).unwrap()["rebuild"].as_bool().unwrap();
+        (copy("/app/node_modules /app/node_modules"), copy("/app/dist /app/dist"))
+    };
+    let declared = spec(r#" inputs="package.json package-lock.json""#);
+    // npm ci re-runs (after the source copy) on the same manifests.
+    assert_eq!(rebuilds(&declared, "src/index.js"), (false, true));
+    assert_eq!(rebuilds(&declared, "package-lock.json"), (true, true));
+    assert_eq!(rebuilds(&spec(""), "src/index.js"), (true, true));
+}

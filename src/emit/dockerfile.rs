@@ -38,6 +38,9 @@ pub struct Reads {
     /// For a COPY from a stage: the absolute paths it copies there
     /// (empty: the whole stage).
     pub from_paths: Vec<String>,
+    /// For a RUN that declares `inputs=`: those paths, absolute (`None`:
+    /// no declaration, or a path relative to an unknown workdir).
+    pub run_inputs: Option<Vec<String>>,
 }
 
 /// Where an instruction comes from in the spec.
@@ -297,6 +300,7 @@ fn step_instructions_inner(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruct
                 }
             }
             i.writes = run.outputs.as_ref().and_then(|outputs| resolve_all(cx.workdir.as_deref(), outputs));
+            i.reads.run_inputs = run.inputs.as_ref().and_then(|inputs| resolve_all(cx.workdir.as_deref(), inputs));
             res.push(i);
         }
         StepKind::Packages(pkgs) => res.push(packages_instruction(pkgs, cx.manager)),
