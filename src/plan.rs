@@ -12,9 +12,8 @@
 
 use std::collections::HashMap;
 
-use crate::passes::facts::{ancestors, glob, ContextIgnore};
-
 use crate::emit::Instruction;
+use crate::passes::facts::{ancestors, glob, has_glob, normalize, ContextIgnore};
 use crate::Compiled;
 
 /// One filesystem step of the emitted Dockerfile (RUN, COPY, ADD, WORKDIR)
@@ -90,8 +89,8 @@ fn changed_writes(ins: &Instruction, changed: &[&String]) -> Option<Vec<String>>
     let (Some([dest]), [source], true) = (ins.writes.as_deref(), ins.reads.context.as_slice(), ins.reads.stages.is_empty()) else {
         return ins.writes.clone();
     };
-    let source = crate::passes::facts::normalize(source);
-    if ins.keyword != "COPY" || crate::passes::facts::has_glob(&source) {
+    let source = normalize(source);
+    if ins.keyword != "COPY" || has_glob(&source) {
         return ins.writes.clone();
     }
     let mut places = Vec::new();

@@ -33,15 +33,9 @@ use crate::spec::{Role, Step, StepKind};
 
 use super::facts::{self, PathKey};
 
-pub fn branch_tests(mut graph: Graph) -> Graph {
+pub fn branch_tests(graph: Graph) -> Graph {
     let ignore = facts::ContextIgnore::new(&graph);
-    // Each move takes a test one stage back or splits a builder; a bounded
-    // loop guards against a bug turning that into an endless one.
-    for _ in 0..graph.stages.len() * 8 + 8 {
-        let Some(found) = find_move(&graph, &ignore) else { break };
-        graph = apply(graph, found);
-    }
-    graph
+    super::rewrite_until_done(graph, |graph| find_move(graph, &ignore), apply)
 }
 
 /// Test `test` can start before step `after + 1` of its base `source`
@@ -122,20 +116,17 @@ fn passable(step: &Step) -> bool {
     }
 }
 
-fn apply(graph: Graph, found: Move) -> Graph {
+fn apply(mut graph: Graph, found: Move) -> Graph {
     let Move { test, source, after } = found;
     let source_name = graph.stage(source).name.value.clone();
-    let (mut graph, onto, why) = match after {
+    let (onto, why) = match after {
         Some(last) => {
-            let next = super::copy_from_earliest::describe(&graph.stage(source).steps[last + 1]);
-            let (graph, name) = super::split_stage(graph, source, last);
-            let onto = graph.find(&name).expect("the new stage");
-            (graph, onto, format!("the state of `{source_name}` before {next}"))
+            let next = super::instruction_line(&graph.stage(source).steps[last + 1]);
+            (super::split_stage(&mut graph, source, last), format!("the state of `{source_name}` before {next}"))
         }
         None => {
             let Base::Stage(up) = graph.stage(source).base else { unreachable!("find_move checks the base") };
-            let up_name = &graph.stage(up).name.value;
-            (graph.clone(), up, format!("the state `{source_name}` starts from (`{up_name}`)"))
+            (up, format!("the state `{source_name}` starts from (`{}`)", graph.stage(up).name.value))
         }
     };
     let onto_name = graph.stage(onto).name.value.clone();

@@ -26,20 +26,14 @@
 
 use crate::graph::{Graph, Rewrite, StageId};
 use crate::source::Spanned;
-use crate::spec::{Role, Step, StepKind};
+use crate::spec::{Role, StepKind};
 
 use super::facts::{self, PathKey};
 
-pub fn copy_from_earliest(mut graph: Graph) -> Graph {
+pub fn copy_from_earliest(graph: Graph) -> Graph {
     // Splitting stages leaves the context as it is.
     let ignore = facts::ContextIgnore::new(&graph);
-    // Each split moves one copy to a new, shorter stage; a bounded loop
-    // guards against a bug turning that into an endless one.
-    for _ in 0..graph.stages.len() * 8 + 8 {
-        let Some(found) = find_movable_copy(&graph, &ignore) else { break };
-        graph = move_copy(graph, found);
-    }
-    graph
+    super::rewrite_until_done(graph, |graph| find_movable_copy(graph, &ignore), move_copy)
 }
 
 /// A copy (step `step` of stage `consumer`) from stage `source`, whose
@@ -87,10 +81,11 @@ fn plain_absolute(source: &Spanned<String>) -> Option<PathKey> {
     plain.then(|| PathKey::resolve(path, None))
 }
 
-fn move_copy(graph: Graph, found: Movable) -> Graph {
+fn move_copy(mut graph: Graph, found: Movable) -> Graph {
     let Movable { consumer, step, source, last_writer } = found;
-    let writer = describe(&graph.stage(source).steps[last_writer]);
-    let (mut graph, name) = super::split_stage(graph, source, last_writer);
+    let writer = super::instruction_line(&graph.stage(source).steps[last_writer]);
+    let base = super::split_stage(&mut graph, source, last_writer);
+    let name = graph.stage(base).name.value.clone();
 
     let StepKind::Copy(copy) = &mut graph.stages[consumer.0].steps[step].kind else {
         unreachable!("find_movable_copy returns copies")
@@ -110,20 +105,6 @@ fn move_copy(graph: Graph, found: Movable) -> Graph {
     );
     graph.rewrites.push(Rewrite { pass: "copy_from_earliest", stage: consumer, message, span: copy_span });
     graph
-}
-
-/// A step's first instruction line (a `deps` block's last step's), quoted;
-/// a RUN without its mounts.
-pub(super) fn describe(step: &Step) -> String {
-    let step = match &step.kind {
-        StepKind::Deps(inner) if !inner.is_empty() => &inner[inner.len() - 1],
-        _ => step,
-    };
-    let text = match &step.kind {
-        StepKind::Run(run) => format!("RUN {}", run.script.value),
-        _ => crate::emit::step_text(step),
-    };
-    format!("`{}`", text.lines().next().unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 //! pruning): that is the literal lowering.
 
 mod add_cache_mounts;
-mod branch_tests;
 mod allowlist_context;
+mod branch_tests;
 mod copy_from_earliest;
 mod drop_repeated_vet;
 pub mod facts;
@@ -17,8 +17,8 @@ mod share_common_prefixes;
 pub mod split_dependencies;
 
 pub use add_cache_mounts::add_cache_mounts;
-pub use branch_tests::branch_tests;
 pub use allowlist_context::allowlist_context;
+pub use branch_tests::branch_tests;
 pub use copy_from_earliest::copy_from_earliest;
 pub use drop_repeated_vet::drop_repeated_vet;
 pub use gate_tests::{gate_tests, ungateable_tests};
@@ -32,7 +32,7 @@ use std::collections::BTreeSet;
 
 use crate::graph::{Base, Dep, EdgeKind, Graph, Stage, StageId};
 use crate::source::Spanned;
-use crate::spec::{Role, StepKind};
+use crate::spec::{Role, Step, StepKind};
 
 /// What the pipeline is asked to produce, and what it may know about the
 /// world (gathered by the CLI; the passes do no IO).
@@ -87,11 +87,13 @@ fn unique_stage_name(graph: &Graph, base: &str) -> String {
 
 /// Splits builder `source` after its step `last`: the steps up to `last`
 /// move to a new stage `NAME-base`, which `source` now derives from.
-/// Returns the new stage's name; dependencies and order are recomputed.
-fn split_stage(mut graph: Graph, source: StageId, last: usize) -> (Graph, String) {
+/// Returns the new stage; the dependencies of both are recomputed, the
+/// emit order is left to the caller ([`reorder`]) once it has moved what
+/// it split the stage for.
+fn split_stage(graph: &mut Graph, source: StageId, last: usize) -> StageId {
     let template = graph.stage(source).clone();
     let id = StageId(graph.stages.len());
-    let name = unique_stage_name(&graph, &format!("{}-base", template.name.value));
+    let name = unique_stage_name(graph, &format!("{}-base", template.name.value));
     graph.stages.push(Stage {
         id,
         role: Role::Builder,
@@ -110,13 +112,37 @@ fn split_stage(mut graph: Graph, source: StageId, last: usize) -> (Graph, String
 
     let rest = &mut graph.stages[source.0];
     rest.steps.drain(..=last);
-    rest.from = Spanned::new(name.clone(), rest.from.span);
+    rest.from = Spanned::new(name, rest.from.span);
     rest.base = Base::Stage(id);
     for stage in [id, source] {
-        recompute_deps(&mut graph, stage);
+        recompute_deps(graph, stage);
     }
-    reorder(&mut graph);
-    (graph, name)
+    id
+}
+
+/// Applies `apply` to what `find` finds until it finds nothing. Each
+/// application moves something to a new, shorter or earlier stage; the
+/// bound guards against a bug turning that into an endless loop.
+fn rewrite_until_done<T>(mut graph: Graph, find: impl Fn(&Graph) -> Option<T>, apply: impl Fn(Graph, T) -> Graph) -> Graph {
+    for _ in 0..graph.stages.len() * 8 + 8 {
+        let Some(found) = find(&graph) else { break };
+        graph = apply(graph, found);
+    }
+    graph
+}
+
+/// A step's first Dockerfile line (a `deps` block's last step's), quoted;
+/// a RUN without its mounts: for rewrite messages.
+fn instruction_line(step: &Step) -> String {
+    let step = match &step.kind {
+        StepKind::Deps(inner) if !inner.is_empty() => &inner[inner.len() - 1],
+        _ => step,
+    };
+    let text = match &step.kind {
+        StepKind::Run(run) => format!("RUN {}", run.script.value),
+        _ => crate::emit::step_text(step),
+    };
+    format!("`{}`", text.lines().next().unwrap_or_default())
 }
 
 /// Recomputes the emit order of the stages being emitted after a pass

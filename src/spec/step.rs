@@ -103,8 +103,9 @@ pub struct Run {
     pub script: Spanned<String>,
     pub network: Option<Spanned<String>>,
     pub security: Option<Spanned<String>>,
-    /// `inputs="PATH …"`: the earlier copies this script reads (paths
-    /// relative to the workdir). `None`: it may read every earlier copy.
+    /// `inputs="PATH …"`: what this script reads of what earlier steps
+    /// wrote, the copies and the declared outputs of RUNs (paths relative
+    /// to the workdir). `None`: it may read everything they wrote.
     pub inputs: Option<Vec<String>>,
     /// `outputs="PATH …"`: the only paths this script writes (relative to
     /// the workdir, or absolute), besides its cache and tmpfs mounts.

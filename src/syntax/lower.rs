@@ -668,16 +668,8 @@ fn lower_run(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
     ok &= network.as_ref().is_none_or(|n| one_of(n, &["none", "host", "default"], diags));
     let security = view.prop_str("security", diags);
     ok &= security.as_ref().is_none_or(|s| one_of(s, &["insecure", "sandbox"], diags));
-    let inputs = view.prop_str("inputs", diags);
-    if let Some(inputs) = &inputs {
-        ok &= check(validate::single_line(inputs, "inputs"), diags);
-    }
-    let inputs = inputs.map(|i| i.split_whitespace().map(str::to_owned).collect());
-    let outputs = view.prop_str("outputs", diags);
-    if let Some(outputs) = &outputs {
-        ok &= check(validate::single_line(outputs, "outputs"), diags);
-    }
-    let outputs = outputs.map(|o| o.split_whitespace().map(str::to_owned).collect());
+    let inputs = path_list(&view, "inputs", diags, &mut ok);
+    let outputs = path_list(&view, "outputs", diags, &mut ok);
     let mut run = Run { network, security, inputs, outputs, ..Run::default() };
     for child in view.children(names::RUN, diags) {
         ok &= lower_mount(child, &mut run, diags);
@@ -685,6 +677,15 @@ fn lower_run(node: &KdlNode, diags: &mut Diagnostics) -> Option<StepKind> {
     view.finish(diags);
     run.script = script?;
     ok.then_some(StepKind::Run(run))
+}
+
+/// A property holding paths separated by spaces (`inputs=`, `outputs=`),
+/// on one line; `ok` turns false when it is not. Unlike
+/// [`opt_single_line`], an empty value is allowed: no paths.
+fn path_list(view: &NodeView<'_>, key: &str, diags: &mut Diagnostics, ok: &mut bool) -> Option<Vec<String>> {
+    let value = view.prop_str(key, diags)?;
+    *ok &= check(validate::single_line(&value, key), diags);
+    Some(value.split_whitespace().map(str::to_owned).collect())
 }
 
 /// One mount child of `run`; true when it was valid.
