@@ -20,15 +20,15 @@ pub enum Error {
     NoBuildx,
     #[error("no docker engine reachable{}: start dockerd, or point DOCKER_HOST or --host at an engine (e.g. --host tcp://127.0.0.1:2375)", .host.as_deref().map(|h| format!(" at {h}")).unwrap_or_default())]
     NoEngine { host: Option<String> },
-    #[error("{}", describe_step_failure(.stage.as_deref(), .spec_line.as_ref(), .message))]
-    StepFailed { stage: Option<String>, spec_line: Option<(String, usize)>, message: String },
+    #[error("{}", describe_step_failure(.stage.as_deref(), .spec_line.as_ref(), .also, .message))]
+    StepFailed { stage: Option<String>, spec_line: Option<(String, usize)>, also: String, message: String },
     #[error("running docker: {0}")]
     Io(#[from] std::io::Error),
 }
 
-fn describe_step_failure(stage: Option<&str>, spec_line: Option<&(String, usize)>, message: &str) -> String {
+fn describe_step_failure(stage: Option<&str>, spec_line: Option<&(String, usize)>, also: &str, message: &str) -> String {
     match (stage, spec_line) {
-        (Some(stage), Some((file, line))) => format!("stage `{stage}` failed at {file}:{line}: {message}"),
+        (Some(stage), Some((file, line))) => format!("stage `{stage}` failed at {file}:{line}{also}: {message}"),
         _ => format!("the build failed: {message}"),
     }
 }
@@ -164,9 +164,10 @@ fn classify_failure(req: &BuildRequest<'_>, log: &str) -> Error {
     match instruction.and_then(|ins| ins.origin.as_ref()) {
         Some(origin) => Error::StepFailed {
             stage: Some(origin.stage.clone()),
+            also: crate::build::fused_tests_note(&origin.fused_tests, req.spec_name, req.source),
             spec_line: Some((req.spec_name.to_owned(), req.source.line_of(origin.span.offset))),
             message,
         },
-        None => Error::StepFailed { stage: None, spec_line: None, message },
+        None => Error::StepFailed { stage: None, spec_line: None, also: String::new(), message },
     }
 }

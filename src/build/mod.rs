@@ -44,6 +44,18 @@ pub struct BuildRequest<'a> {
     pub host: Option<String>,
 }
 
+/// ` (the step also runs test `unit`, buildspec.kdl:30)` for a RUN the
+/// optimizer folded tests into (see `Run::fused_tests`), so that a failure
+/// names every spec step it may come from; empty for any other step.
+pub(crate) fn fused_tests_note(tests: &[crate::source::Spanned<String>], spec_name: &str, source: &crate::source::SourceFile) -> String {
+    if tests.is_empty() {
+        return String::new();
+    }
+    let named: Vec<String> =
+        tests.iter().map(|t| format!("test `{}`, {spec_name}:{}", t.value, source.line_of(t.span.offset))).collect();
+    format!(" (the step also runs {})", named.join("; "))
+}
+
 /// What a successful build produced.
 #[derive(Debug, Clone)]
 pub struct BuildOutput {

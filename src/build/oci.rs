@@ -720,7 +720,8 @@ impl Builder<'_> {
         *executed += 1;
         if code != 0 {
             let _ = fs::remove_dir_all(&upper);
-            return Err(self.fail(stage, step.span, format!("the script exited with code {code}")));
+            let also = crate::build::fused_tests_note(&run.fused_tests, &self.spec_name, self.req.source);
+            return Err(self.fail(stage, step.span, format!("the script exited with code {code}{also}")));
         }
         // Mount points are not the step's output: not in the layer, and
         // not in the directory later steps see.

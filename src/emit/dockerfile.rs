@@ -49,6 +49,8 @@ pub struct Origin {
     pub stage: String,
     /// The step's (or, for FROM, the stage's) span in the spec.
     pub span: crate::source::Span,
+    /// The test stages a RUN also runs (see [`Run::fused_tests`]).
+    pub fused_tests: Vec<crate::source::Spanned<String>>,
 }
 
 /// The empty directory a test gate copies the contents of: made by a
@@ -110,7 +112,7 @@ pub fn emit_dockerfile(graph: &Graph, opts: &EmitOpts<'_>) -> (String, Vec<Instr
             let gate = gate_stage_name(graph, stage);
             out.push_str(&format!("
 # the gate of test \"{}\"\n", stage.name.value));
-            let origin = Some(Origin { stage: gate.clone(), span: stage.span });
+            let origin = Some(Origin { stage: gate.clone(), span: stage.span, fused_tests: Vec::new() });
             let mut from = ins("FROM", format!("{} AS {gate}", stage.name.value));
             from.origin = origin.clone();
             from.reads.stages = vec![stage.name.value.clone()];
@@ -155,7 +157,7 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
     let mut res = Vec::new();
     let platform = stage.platform.as_ref().map(|p| format!("--platform={} ", p.value)).unwrap_or_default();
     res.push(ins("FROM", format!("{platform}{} AS {}", stage.from.value, stage.name.value)));
-    res[0].origin = Some(Origin { stage: String::new(), span: stage.span });
+    res[0].origin = Some(Origin { stage: String::new(), span: stage.span, fused_tests: Vec::new() });
     res[0].reads.stages = match &stage.base {
         crate::graph::Base::Stage(on) => vec![graph.stage(*on).name.value.clone()],
         crate::graph::Base::Dynamic { candidates, .. } => {
@@ -171,7 +173,7 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
         let test = graph.stage(*gate);
         let gate_stage = gate_stage_name(graph, test);
         let mut gate_copy = ins("COPY", format!("--link --from={gate_stage} {GATE_DIR}/ /"));
-        gate_copy.origin = Some(Origin { stage: String::new(), span: test.span });
+        gate_copy.origin = Some(Origin { stage: String::new(), span: test.span, fused_tests: Vec::new() });
         gate_copy.reads = Reads { stages: vec![gate_stage], from_paths: vec![GATE_DIR.to_owned()], ..Reads::default() };
         res.push(gate_copy);
     }
@@ -222,7 +224,11 @@ fn step_instructions(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruction>) 
     let first = res.len();
     step_instructions_inner(step, cx, res);
     for ins in &mut res[first..] {
-        ins.origin.get_or_insert(Origin { stage: String::new(), span: step.span });
+        let fused_tests = match &step.kind {
+            StepKind::Run(run) => run.fused_tests.clone(),
+            _ => Vec::new(),
+        };
+        ins.origin.get_or_insert(Origin { stage: String::new(), span: step.span, fused_tests });
     }
 }
 

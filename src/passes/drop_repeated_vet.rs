@@ -49,47 +49,11 @@ pub fn drop_repeated_vet(mut graph: Graph) -> Graph {
 
 /// The script with `-vet=off` added where it applies, or `None`.
 fn rewrite(script: &str) -> Option<String> {
-    let mut changed = false;
-    let lines: Vec<String> = script
-        .split('\n')
-        .map(|line| match rewrite_line(line) {
-            Some(new) => {
-                changed = true;
-                new
-            }
-            None => line.to_owned(),
-        })
-        .collect();
-    changed.then(|| lines.join("\n"))
-}
-
-fn rewrite_line(line: &str) -> Option<String> {
-    if !plain_and_chain(line) {
-        return None;
-    }
-    let commands: Vec<Vec<&str>> = line.split("&&").map(|c| c.split_whitespace().collect()).collect();
-    let mut out: Vec<String> = Vec::new();
-    let mut changed = false;
-    for (i, words) in commands.iter().enumerate() {
-        let vetted = i.checked_sub(1).and_then(|prev| vet_packages(&commands[prev]));
-        match (vetted, test_packages(words)) {
-            (Some(vet), Some(test)) if vet == test => {
-                changed = true;
-                out.push(format!("go test -vet=off {}", words[2..].join(" ")));
-            }
-            _ => out.push(words.join(" ")),
-        }
-    }
-    changed.then(|| {
-        let indent = &line[..line.len() - line.trim_start().len()];
-        format!("{indent}{}", out.join(" && "))
+    super::facts::rewrite_commands(script, |previous, words| {
+        let vet = vet_packages(previous?)?;
+        let test = test_packages(words)?;
+        (vet == test).then(|| format!("go test -vet=off {}", words[2..].join(" ")))
     })
-}
-
-/// Whether the line's only shell syntax is `&&` between commands.
-fn plain_and_chain(line: &str) -> bool {
-    let without = line.replace("&&", " ");
-    !without.contains(['\'', '"', '`', '$', '(', ')', '{', '}', '|', ';', '<', '>', '\\', '#', '&'].as_slice())
 }
 
 /// The packages of a flagless `go vet PKGS`.

@@ -281,3 +281,46 @@ pub fn may_write(step: &Step, workdir: Option<&str>, path: &PathKey, ignore: &Co
         | StepKind::Healthcheck(_) => false,
     }
 }
+
+/// Rewrites commands of a script's plain lines: lines whose only shell
+/// syntax is `&&` between commands (no quoting, variables, redirections,
+/// pipes, `;` or `||`). `rewrite` sees each command's words and the
+/// previous command's on the line, and returns the command's new text or
+/// `None` to keep it. Returns the new script, or `None` when nothing
+/// changed. Lines keep their indentation; a changed line's commands are
+/// joined by ` && `.
+pub fn rewrite_commands(script: &str, rewrite: impl Fn(Option<&[&str]>, &[&str]) -> Option<String>) -> Option<String> {
+    let mut changed = false;
+    let lines: Vec<String> = script
+        .split('\n')
+        .map(|line| {
+            let without = line.replace("&&", " ");
+            if without.contains(['\'', '"', '`', '$', '(', ')', '{', '}', '|', ';', '<', '>', '\\', '#', '&'].as_slice()) {
+                return line.to_owned();
+            }
+            let commands: Vec<Vec<&str>> = line.split("&&").map(|c| c.split_whitespace().collect()).collect();
+            let mut line_changed = false;
+            let out: Vec<String> = commands
+                .iter()
+                .enumerate()
+                .map(|(i, words)| {
+                    let previous = i.checked_sub(1).map(|p| commands[p].as_slice());
+                    match rewrite(previous, words) {
+                        Some(new) => {
+                            line_changed = true;
+                            new
+                        }
+                        None => words.join(" "),
+                    }
+                })
+                .collect();
+            if !line_changed {
+                return line.to_owned();
+            }
+            changed = true;
+            let indent = &line[..line.len() - line.trim_start().len()];
+            format!("{indent}{}", out.join(" && "))
+        })
+        .collect();
+    changed.then(|| lines.join("\n"))
+}

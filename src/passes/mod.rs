@@ -8,8 +8,10 @@ mod allowlist_context;
 mod branch_tests;
 mod copy_from_earliest;
 mod drop_repeated_vet;
+mod fuse_tests;
 pub mod facts;
 mod gate_tests;
+mod npm_ci_offline;
 mod order_steps;
 mod prune_unreachable;
 mod runtime_hygiene;
@@ -21,7 +23,9 @@ pub use allowlist_context::allowlist_context;
 pub use branch_tests::branch_tests;
 pub use copy_from_earliest::copy_from_earliest;
 pub use drop_repeated_vet::drop_repeated_vet;
+pub use fuse_tests::fuse_tests;
 pub use gate_tests::{gate_tests, ungateable_tests};
+pub use npm_ci_offline::npm_ci_offline;
 pub use order_steps::{order_steps, ChangeCounts};
 pub use prune_unreachable::prune_unreachable;
 pub use runtime_hygiene::runtime_hygiene;
@@ -58,11 +62,15 @@ pub fn run_all(graph: Graph, opts: &PassOpts<'_>) -> Graph {
         graph = split_dependencies(graph, opts.context_files);
         graph = drop_repeated_vet(graph);
         graph = add_cache_mounts(graph);
+        graph = npm_ci_offline(graph);
         graph = order_steps(graph, opts.changes);
         graph = share_common_prefixes(graph);
         graph = copy_from_earliest(graph);
         graph = branch_tests(graph);
         graph = runtime_hygiene(graph);
+        if opts.gate_tests {
+            graph = fuse_tests(graph);
+        }
     }
     if opts.gate_tests {
         graph = gate_tests(graph);

@@ -116,6 +116,10 @@ pub struct Run {
     pub ssh: Vec<Ssh>,
     pub binds: Vec<Bind>,
     pub tmpfs: Vec<Tmpfs>,
+    /// Set by the optimizer: the test stages whose RUNs this one runs after
+    /// its own script (their names, at their first step), so that a failure
+    /// can name them too.
+    pub fused_tests: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
