@@ -119,9 +119,32 @@ runtime "app" from="busybox:latest" {
 }
 "#;
 
+/// [`FAILING_TEST`] with a test that declares it writes nothing, so the
+/// optimizer runs it in the builder's last RUN (`fuse_tests`).
+fn failing_fused_test() -> String {
+    FAILING_TEST.replace(r#"run "echo testing; exit 3""#, r#"run "echo testing; exit 3" outputs="""#)
+}
+
+/// What a failure of the fused step says: the builder's line and the test's.
+const FUSED_FAILURE: &str = "stage `build` failed at buildspec.kdl:2 (the step also runs test `unit`, buildspec.kdl:5)";
+
 /// A failing test stage fails `buildspec build` (naming the spec line)
-/// and a plain `docker build` of the emitted Dockerfile.
+/// and a plain `docker build` of the emitted Dockerfile; run in the
+/// builder's container, it fails the build naming both steps.
 fn failing_test_fails_both_builds(e: &Engine) -> Check {
+    let fused = tempfile::tempdir().map_err(|e| e.to_string())?;
+    std::fs::write(fused.path().join("buildspec.kdl"), failing_fused_test()).unwrap();
+    ok(e.buildspec(&["compile", "-o", "out"], fused.path()), "compile")?;
+    let dockerfile = std::fs::read_to_string(fused.path().join("out/Dockerfile")).map_err(|e| e.to_string())?;
+    if dockerfile.contains("AS unit") {
+        return Err(format!("the test was not fused:\n{dockerfile}"));
+    }
+    let out = e.buildspec(&["build", "--network", "host", "--progress", "quiet", "-t", "failing-fused"], fused.path());
+    if out.status.success() {
+        return Err("buildspec build succeeded with a failing fused test".into());
+    }
+    expect_contains(&text(&out), FUSED_FAILURE, "fused failure names both spec lines")?;
+
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     std::fs::write(tmp.path().join("buildspec.kdl"), FAILING_TEST).unwrap();
     let out = e.buildspec(&["build", "--network", "host", "--progress", "quiet", "-t", "failing"], tmp.path());
@@ -455,7 +478,13 @@ fn oci_reproducible_and_readable(e: &Engine, bases: &[String], cache: &Path, tmp
     if out.status.success() {
         return Err("a failing test stage passed with the oci backend".into());
     }
-    expect_contains(&text(&out), "stage `unit` failed at buildspec.kdl:5", "oci failure names the spec line")
+    expect_contains(&text(&out), "stage `unit` failed at buildspec.kdl:5", "oci failure names the spec line")?;
+    std::fs::write(failing.path().join("buildspec.kdl"), failing_fused_test()).unwrap();
+    let out = e.buildspec(&args, failing.path());
+    if out.status.success() {
+        return Err("a failing fused test passed with the oci backend".into());
+    }
+    expect_contains(&text(&out), FUSED_FAILURE, "oci fused failure names both spec lines")
 }
 
 /// The oci backend pushes to a real registry (distribution 2.8 with

@@ -46,7 +46,7 @@ fn npm_dependencies_are_split_out_of_the_build() {
     FROM node:20-bookworm-slim AS build
     WORKDIR /app
     COPY package.json package-lock.json /app/
-    RUN --mount=type=cache,target=/root/.npm,id=buildspec-npm npm ci
+    RUN --mount=type=cache,target=/root/.npm,id=buildspec-npm npm ci --prefer-offline --no-audit --no-fund
     COPY . ./
     RUN --mount=type=cache,target=/root/.npm,id=buildspec-npm npm run build
 
@@ -123,6 +123,7 @@ fn explain_lists_stages_and_rewrites_with_lines() {
       buildspec.kdl:3 [split_dependencies] build: split the npm dependencies out: package.json, package-lock.json copied and `npm ci` run before the sources, so a source change re-uses them
       buildspec.kdl:4 [add_cache_mounts] build: npm caches /root/.npm mounted: downloads survive rebuilds and are shared by every stage
       buildspec.kdl:4 [add_cache_mounts] build: npm caches /root/.npm mounted: downloads survive rebuilds and are shared by every stage
+      buildspec.kdl:4 [npm_ci_offline] build: `npm ci` runs with --prefer-offline --no-audit --no-fund: the lockfile pins every package by its integrity hash and the npm cache is mounted, so cached packages are used without asking the registry whether they changed; the audit and funding reports change no file (`npm audit` gives the report)
       buildspec.kdl:7 [runtime_hygiene] app: copy into the runtime made --link: its layer no longer depends on the layers below
     ");
     let json = buildspec(&["explain", "--format", "json"], p.path());
@@ -337,4 +338,60 @@ runtime "app" from="node:20-bookworm-slim" {{
     assert_eq!(rebuilds(&declared, "src/index.js"), (false, true));
     assert_eq!(rebuilds(&declared, "package-lock.json"), (true, true));
     assert_eq!(rebuilds(&spec(""), "src/index.js"), (true, true));
+}
+
+#[test]
+fn a_test_that_writes_nothing_shipped_runs_in_the_builds_container() {
+    let spec = |outputs: &str| {
+        format!(
+            r#"builder "build" from="rust:1.82-bookworm" {{
+    workdir "/src"
+    copy "."
+    run "cargo build --release --locked && cp target/release/app /usr/local/bin/app"
+}}
+test "unit" from="build" {{
+    run "cargo test --release --locked"{outputs}
+}}
+runtime "app" from="gcr.io/distroless/cc-debian12" {{
+    copy "/usr/local/bin/app" from="build" to="/usr/local/bin/app"
+}}
+"#
+        )
+    };
+    let files = |spec: &str| {
+        project(&[("buildspec.kdl", spec), ("Cargo.toml", "[package]\nname = \"app\"\n"), ("Cargo.lock", ""), ("src/main.rs", "fn main() {}\n")])
+    };
+    let declared = files(&spec(r#" outputs="""#));
+    let dockerfile = compile(declared.path(), &[]);
+    assert!(!dockerfile.contains("AS unit") && !dockerfile.contains("gate"), "{dockerfile}");
+    assert!(
+        dockerfile.contains("set -e\n(\nset +e\ncargo build --release --locked && cp target/release/app /usr/local/bin/app\n)\ncargo test --release --locked\nEOF"),
+        "{dockerfile}"
+    );
+    let explain = stdout(&buildspec(&["explain"], declared.path()));
+    assert!(explain.contains("buildspec.kdl:7 [fuse_tests] unit: runs in `build`'s last RUN, after its script"), "{explain}");
+    // A source edit re-runs the one step that builds and tests.
+    let out = buildspec(&["plan", "--format", "json", "--changed", "src/main.rs"], declared.path());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rebuilt: Vec<&str> = doc["steps"].as_array().unwrap().iter().filter(|s| s["rebuild"] == true).map(|s| s["stage"].as_str().unwrap()).collect();
+    assert!(!rebuilt.contains(&"unit") && rebuilt.contains(&"build"), "{doc}");
+
+    // Without the test's declaration, and in the literal lowering, the
+    // test keeps its stage and gate.
+    assert!(compile(files(&spec("")).path(), &[]).contains("FROM build AS unit\n"));
+    assert!(compile(declared.path(), &["--no-optimize"]).contains("FROM build AS unit\n"));
+}
+
+#[test]
+fn npm_ci_under_the_cache_mount_prefers_the_cache() {
+    let dir = project(&[
+        ("buildspec.kdl", "builder \"build\" from=\"node:20-bookworm-slim\" {\n    workdir \"/app\"\n    copy \".\"\n    run \"npm ci\"\n}\nruntime \"app\" from=\"node:20-bookworm-slim\" {\n    copy \"/app\" from=\"build\" to=\"/app\"\n}\n"),
+        ("package.json", "{}"),
+        ("package-lock.json", "{}"),
+    ]);
+    let dockerfile = compile(dir.path(), &[]);
+    assert!(dockerfile.contains("id=buildspec-npm npm ci --prefer-offline --no-audit --no-fund\n"), "{dockerfile}");
+    let explain = stdout(&buildspec(&["explain"], dir.path()));
+    assert!(explain.contains("[npm_ci_offline] build: `npm ci` runs with --prefer-offline --no-audit --no-fund"), "{explain}");
+    assert!(compile(dir.path(), &["--no-optimize"]).contains("RUN npm ci\n"));
 }

@@ -76,8 +76,8 @@ pub struct OciRequest<'a> {
 pub enum Error {
     #[error("base image `{image}` (stage `{stage}`): {error}\n  pass --base {image}=SOURCE to take it from docker-archive:FILE, oci:DIR, oci-archive:FILE or registry:HOST/REPO:TAG")]
     NoBase { image: String, stage: String, error: source::Error },
-    #[error("stage `{stage}` failed at {file}:{line}: {message}")]
-    StepFailed { stage: String, file: String, line: usize, message: String },
+    #[error("stage `{stage}` failed at {file}:{line}{also}: {message}")]
+    StepFailed { stage: String, file: String, line: usize, also: String, message: String },
     #[error("stage `{stage}` at {file}:{line}: {what} is not supported by the oci backend yet; use --backend docker")]
     Unsupported { stage: String, file: String, line: usize, what: String },
     #[error(transparent)]
@@ -219,7 +219,7 @@ impl Builder<'_> {
     }
 
     fn fail(&self, stage: &str, span: crate::source::Span, message: impl Into<String>) -> Error {
-        Error::StepFailed { stage: stage.to_owned(), file: self.spec_name.clone(), line: self.line(span), message: message.into() }
+        Error::StepFailed { stage: stage.to_owned(), file: self.spec_name.clone(), line: self.line(span), also: String::new(), message: message.into() }
     }
 
     fn base_image(&self, stage: &str, image: &str) -> Result<State, Error> {
@@ -721,7 +721,13 @@ impl Builder<'_> {
         if code != 0 {
             let _ = fs::remove_dir_all(&upper);
             let also = crate::build::fused_tests_note(&run.fused_tests, &self.spec_name, self.req.source);
-            return Err(self.fail(stage, step.span, format!("the script exited with code {code}{also}")));
+            return Err(Error::StepFailed {
+                stage: stage.to_owned(),
+                file: self.spec_name.clone(),
+                line: self.line(step.span),
+                also,
+                message: format!("the script exited with code {code}"),
+            });
         }
         // Mount points are not the step's output: not in the layer, and
         // not in the directory later steps see.
