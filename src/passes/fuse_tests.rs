@@ -20,8 +20,8 @@
 //!   builds on the builder, and every other reader is a runtime stage the
 //!   test gates (which waits for the test anyway, so the fusion delays
 //!   nothing it would not wait for);
-//! - the test would be gated into the target, and the target needs the
-//!   builder;
+//! - the test would be gated into the target, and every runtime stage it
+//!   would gate needs the builder (so building any of them runs it);
 //! - the test runs as it would in a stage of its own: the same shell,
 //!   environment, user, workdir (it has only RUN steps, the builder
 //!   declares no `arg`, which a stage built on it would not see), network
@@ -91,7 +91,19 @@ fn fusable(graph: &Graph, test: StageId, builder: StageId, needed: &std::collect
         .flat_map(|run| run.outputs.iter().flatten())
         .map(|p| PathKey::resolve(p, workdir.as_deref()))
         .collect();
-    readers_are_gated_and_miss(graph, test, builder, &writes)
+    readers_are_gated_and_miss(graph, test, builder, &writes) && every_gated_runtime_needs(graph, test, builder)
+}
+
+/// Whether every runtime stage the test would gate needs the builder, so
+/// that building any of them (`docker build --target` on the emitted
+/// file) still runs the test.
+fn every_gated_runtime_needs(graph: &Graph, test: StageId, builder: StageId) -> bool {
+    let test_needs = reachable(graph, &[test]);
+    graph
+        .stages
+        .iter()
+        .filter(|s| s.role == Role::Runtime && graph.order.contains(&s.id) && !test_needs.contains(&s.id))
+        .all(|runtime| reachable(graph, &[runtime.id]).contains(&builder))
 }
 
 /// Whether every stage but the test that needs the builder is a runtime
@@ -260,6 +272,8 @@ runtime "app" from="debian:bookworm-slim" { copy "/usr/local/bin/app" from="buil
             (r#"env RUST_LOG="debug"; run "cargo test --release" outputs="""#, ""),
             // Another stage builds on the builder.
             (r#"run "cargo test --release" outputs="""#, r#"builder "docs" from="build" { run "cargo doc"; }"#),
+            // A second runtime that would no longer wait for the test.
+            (r#"run "cargo test --release" outputs="""#, r#"runtime "debug" from="debian:bookworm-slim" { run "true"; }"#),
             // A mount that disagrees with the builder's.
             (r#"run "cargo test --release" outputs="" { cache "/src/target" id="other"; }"#, ""),
             (r#"run "cargo test --release" outputs="" network="none""#, ""),
