@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use crate::emit::Instruction;
+use crate::emit::{Instruction, GATE_DIR};
 use crate::passes::facts::{ancestors, glob, has_glob, normalize, ContextIgnore};
 use crate::Compiled;
 
@@ -36,6 +36,11 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
     let visible: Vec<&String> = changed.iter().filter(|p| !ignore.excludes(p)).collect();
     // What re-executed steps wrote, per finished stage that has any.
     let mut dirty: HashMap<String, Dirty> = HashMap::new();
+    // Finished stages whose test-gate directory (emit::GATE_DIR) was made
+    // anew: only then does a gate's copy out of them find it changed (no
+    // step but the gate's WORKDIR writes there, whatever a RUN may write).
+    let mut gate_remade: HashMap<String, bool> = HashMap::new();
+    let mut current_gate_remade = false;
     let mut res = Vec::new();
     let mut stage = String::new();
     // What this stage's re-executed steps (and its base's) wrote.
@@ -46,8 +51,10 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
             if let Some(d) = current.take() {
                 dirty.insert(stage.clone(), d);
             }
+            gate_remade.insert(stage.clone(), current_gate_remade);
             stage = origin.stage.clone();
             current = ins.reads.stages.iter().find_map(|s| dirty.get(s)).cloned();
+            current_gate_remade = ins.reads.stages.iter().any(|s| gate_remade.get(s) == Some(&true));
             continue;
         }
         if !matches!(ins.keyword, "RUN" | "COPY" | "ADD" | "WORKDIR") {
@@ -56,11 +63,18 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
         // BuildKit's cache chain: once a step of the stage (or its base)
         // re-executes, every later step does.
         let chain = current.is_some();
+        let gate_copy = ins.reads.from_paths == [GATE_DIR];
         let reads_stage = ins.reads.stages.iter().any(|s| {
+            if gate_copy {
+                return gate_remade.get(s) == Some(&true);
+            }
             dirty.get(s).is_some_and(|d| ins.reads.from_paths.is_empty() || ins.reads.from_paths.iter().any(|p| d.touches(p)))
         });
         let reads_change = reads_stage || ins.reads.context.iter().any(|src| visible.iter().any(|p| source_covers(src, p)));
         let rebuild = reads_change || chain;
+        if rebuild && ins.keyword == "WORKDIR" && ins.writes.as_deref() == Some(&[GATE_DIR.to_owned()][..]) {
+            current_gate_remade = true;
+        }
         if rebuild {
             let dirty = current.get_or_insert(Dirty::Paths(Vec::new()));
             if reads_change {

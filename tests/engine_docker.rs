@@ -108,7 +108,7 @@ fn target_builds_an_intermediate_stage(e: &Engine) -> Check {
     expect_contains(&run(e, &["gs-build", "ls", "/out"])?, "greeter", "builder output")
 }
 
-const FAILING_TEST: &str = r#"builder "build" from="busybox:latest" {
+const FAILING_TEST: &str = r#"builder "build" from="busybox:latest" { workdir "/w";
     run "echo built > /built"
 }
 test "unit" from="build" {
@@ -154,6 +154,11 @@ fn failing_test_fails_both_builds(e: &Engine) -> Check {
     expect_contains(&text(&out), "stage `unit` failed at buildspec.kdl:5", "failure names the spec line")?;
     ok(e.buildspec(&["compile", "-o", "out"], tmp.path()), "compile")?;
     let dockerfile = tmp.path().join("out/Dockerfile");
+    // The builder's workdir makes the gate's directory: no gate stage.
+    let text_of = std::fs::read_to_string(&dockerfile).map_err(|e| e.to_string())?;
+    if text_of.contains("AS unit-gate") || !text_of.contains("COPY --link --from=unit /.buildspec-gate/passed/ /") {
+        return Err(format!("the gate is not made in the builder:\n{text_of}"));
+    }
     let plain = e.docker(&[
         "buildx",
         "build",
@@ -277,6 +282,10 @@ fn plan_predicts_the_engine(e: &Engine) -> Check {
         ("go-static", "main.go", "from greeter", "from the greeter"),
         ("python-app", "hello/app.py", "hello from flask", "hello again from flask"),
         ("python-service", "greet/__init__.py", "hello from greet", "hello again from greet"),
+        // A change to the tests alone re-runs them, and leaves the runtime's
+        // steps cached: the gate finds the same directory.
+        ("python-service", "tests/test_greet.py", "import unittest\n", "import unittest  # edited\n"),
+        ("lint-test", "tests/test_calc.py", "import unittest\n", "import unittest  # edited\n"),
         ("static-site", "styles/main.scss", "#0a7", "#0b8"),
         ("static-site", "pages/index.php", "reproducible", "repeatable"),
         ("rust-service", "src/main.rs", "hello from api", "hello again from api"),

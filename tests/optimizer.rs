@@ -395,3 +395,38 @@ fn npm_ci_under_the_cache_mount_prefers_the_cache() {
     assert!(explain.contains("[npm_ci_offline] build: `npm ci` runs with --prefer-offline --no-audit --no-fund"), "{explain}");
     assert!(compile(dir.path(), &["--no-optimize"]).contains("RUN npm ci\n"));
 }
+
+#[test]
+fn a_change_to_the_tests_alone_leaves_the_runtime_cached() {
+    let dir = project(&[
+        (
+            "buildspec.kdl",
+            r#"builder "build" from="python:3.12-slim" {
+    workdir "/app"
+    copy "."
+}
+test "unit" from="build" {
+    run "python -m unittest"
+}
+runtime "app" from="python:3.12-slim" {
+    copy "/app/pkg" from="build" to="/app/pkg"
+}
+"#,
+        ),
+        ("pkg/__init__.py", ""),
+        ("tests/test_pkg.py", ""),
+    ]);
+    // The builder's workdir makes the gate's directory, so the gate has no stage of its own.
+    let dockerfile = compile(dir.path(), &[]);
+    assert!(dockerfile.contains("AS build\nWORKDIR /.buildspec-gate/passed\nWORKDIR /app\n"), "{dockerfile}");
+    assert!(!dockerfile.contains("AS unit-gate"), "{dockerfile}");
+    let rebuilt = |changed: &str| {
+        let out = buildspec(&["plan", "--format", "json", "--changed", changed], dir.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["steps"].as_array().unwrap().iter().filter(|s| s["rebuild"] == true).map(|s| s["stage"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    // The test re-runs; the runtime's copies, the gate's included, stay cached.
+    assert_eq!(rebuilt("tests/test_pkg.py"), ["build", "unit"]);
+    assert_eq!(rebuilt("pkg/__init__.py"), ["build", "unit", "app", "app"]);
+}

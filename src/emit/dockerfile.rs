@@ -3,9 +3,10 @@
 //! CMD in exec form.
 
 use crate::emit::quote::{bare, json_literal, json_words, quoted, word};
+use crate::emit::gate::{GatePlan, GATE_DIR};
 use crate::emit::EmitOpts;
 use crate::source::Spanned;
-use crate::graph::{Graph, Stage};
+use crate::graph::{Graph, Stage, StageId};
 use crate::spec::{
     default_destination, Add, AddSource, Copy, Healthcheck, PackageManager, Packages, Protocol, Run, Step, StepKind, User,
 };
@@ -53,15 +54,6 @@ pub struct Origin {
     pub fused_tests: Vec<crate::source::Spanned<String>>,
 }
 
-/// The empty directory a test gate copies the contents of: made by a
-/// WORKDIR (no container) in a stage after the test's, so copying it adds
-/// no file, and BuildKit must finish the test first. A plain path one level
-/// below a directory of its own: to checksum a copy's source, BuildKit
-/// walks the source's parent directory, so a wildcard or a directory right
-/// under `/` would make it scan the test stage's whole file system (0.2 s
-/// on a python image, more on a toolchain's).
-pub const GATE_DIR: &str = "/.buildspec-gate/passed";
-
 /// The name of the stage holding a test's gate directory: `TEST-gate`,
 /// made unique among the stage names.
 pub fn gate_stage_name(graph: &Graph, test: &Stage) -> String {
@@ -93,6 +85,7 @@ pub fn emit_dockerfile(graph: &Graph, opts: &EmitOpts<'_>) -> (String, Vec<Instr
             push(&mut out, &mut all, ins);
         }
     }
+    let gates = GatePlan::new(graph);
     for id in &graph.order {
         let stage = graph.stage(*id);
         out.push_str(&format!(
@@ -102,13 +95,13 @@ pub fn emit_dockerfile(graph: &Graph, opts: &EmitOpts<'_>) -> (String, Vec<Instr
             opts.spec_name,
             (opts.line_of)(stage.span.offset)
         ));
-        for mut ins in stage_instructions(graph, stage) {
+        for mut ins in stage_instructions(graph, stage, &gates) {
             if let Some(origin) = &mut ins.origin {
                 origin.stage = stage.name.value.clone();
             }
             push(&mut out, &mut all, ins);
         }
-        if graph.stages.iter().any(|s| graph.order.contains(&s.id) && s.gates.contains(id)) {
+        if !gates.anchored.contains(id) && graph.stages.iter().any(|s| graph.order.contains(&s.id) && s.gates.contains(id)) {
             let gate = gate_stage_name(graph, stage);
             out.push_str(&format!("
 # the gate of test \"{}\"\n", stage.name.value));
@@ -117,7 +110,7 @@ pub fn emit_dockerfile(graph: &Graph, opts: &EmitOpts<'_>) -> (String, Vec<Instr
             from.origin = origin.clone();
             from.reads.stages = vec![stage.name.value.clone()];
             push(&mut out, &mut all, from);
-            let mut mkdir = ins("WORKDIR", GATE_DIR);
+            let mut mkdir = gate_dir_instruction(graph, *id);
             mkdir.origin = origin;
             push(&mut out, &mut all, mkdir);
         }
@@ -153,7 +146,7 @@ fn arg_instruction(name: &str, default: Option<&str>) -> Instruction {
     }
 }
 
-fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
+fn stage_instructions(graph: &Graph, stage: &Stage, gates: &GatePlan) -> Vec<Instruction> {
     let mut res = Vec::new();
     let platform = stage.platform.as_ref().map(|p| format!("--platform={} ", p.value)).unwrap_or_default();
     res.push(ins("FROM", format!("{platform}{} AS {}", stage.from.value, stage.name.value)));
@@ -165,19 +158,31 @@ fn stage_instructions(graph: &Graph, stage: &Stage) -> Vec<Instruction> {
         }
         _ => Vec::new(),
     };
-    let mut cx = StageCx { manager: graph.package_manager(stage.id), workdir: None, posix_shell: starts_with_posix_shell(graph, stage) };
-    for step in &stage.steps {
+    let mut cx = StageCx { manager: graph.package_manager(stage.id), workdir: crate::passes::facts::initial_workdir(graph, stage.id), posix_shell: starts_with_posix_shell(graph, stage) };
+    for (i, step) in stage.steps.iter().enumerate() {
+        if let Some(tests) = gates.made_before(stage.id, i) {
+            res.push(gate_dir_instruction(graph, tests[0]));
+        }
         step_instructions(step, &mut cx, &mut res);
     }
     for gate in &stage.gates {
         let test = graph.stage(*gate);
-        let gate_stage = gate_stage_name(graph, test);
-        let mut gate_copy = ins("COPY", format!("--link --from={gate_stage} {GATE_DIR}/ /"));
+        let source = if gates.anchored.contains(gate) { test.name.value.clone() } else { gate_stage_name(graph, test) };
+        let mut gate_copy = ins("COPY", format!("--link --from={source} {GATE_DIR}/ /"));
         gate_copy.origin = Some(Origin { stage: String::new(), span: test.span, fused_tests: Vec::new() });
-        gate_copy.reads = Reads { stages: vec![gate_stage], from_paths: vec![GATE_DIR.to_owned()], ..Reads::default() };
+        gate_copy.reads = Reads { stages: vec![source], from_paths: vec![GATE_DIR.to_owned()], ..Reads::default() };
         res.push(gate_copy);
     }
     res
+}
+
+/// The `WORKDIR` that makes a test's gate directory (an empty directory,
+/// no container), attributed to the test.
+fn gate_dir_instruction(graph: &Graph, test: StageId) -> Instruction {
+    let mut mkdir = ins("WORKDIR", GATE_DIR);
+    mkdir.origin = Some(Origin { stage: String::new(), span: graph.stage(test).span, fused_tests: Vec::new() });
+    mkdir.writes = Some(vec![GATE_DIR.to_owned()]);
+    mkdir
 }
 
 /// A step's Dockerfile text, for comparing steps (stages with the same

@@ -4,11 +4,13 @@
 mod check;
 mod dockerfile;
 mod dockerignore;
+pub mod gate;
 pub mod quote;
 
 pub use check::check;
 pub use dockerfile::{emit_dockerfile, packages_script, step_text, Instruction, Origin, Reads};
 pub use dockerignore::emit_dockerignore;
+pub use gate::GATE_DIR;
 
 /// What the emitter needs besides the graph.
 #[derive(Clone)]

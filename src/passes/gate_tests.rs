@@ -6,10 +6,11 @@
 //! test "unit" from="build" { run "make test" }
 //! runtime "app" from="debian" { copy "/app" from="build" }
 //! ```
-//! becomes, in the emitted file, a stage `unit-gate` (`FROM unit`, then a
-//! `WORKDIR /.buildspec-gate/passed` that makes an empty directory) and a last
-//! `COPY --link --from=unit-gate /.buildspec-gate/passed/ /` in `app`: BuildKit
-//! must finish `unit` first, and the layer the copy adds is empty.
+//! becomes, in the emitted file, a last
+//! `COPY --link --from=unit /.buildspec-gate/passed/ /` in `app`: BuildKit
+//! must finish `unit` first, and the layer the copy adds is empty. Where
+//! that empty directory is made is the emitter's business
+//! ([`crate::emit::gate`]).
 //!
 //! A test the runtime already needs (the runtime copies out of it) gates it
 //! without help; a test that derives from the runtime cannot gate it and is
