@@ -112,18 +112,18 @@ fn chain(graph: &Graph, test: StageId) -> Option<Vec<StageId>> {
 /// another stage (where a gate directory would come along).
 fn reads_root_of_a_stage(graph: &Graph) -> bool {
     let covers_gate = |path: &str| {
-        let path = path.trim_end_matches('/');
+        let path = crate::passes::facts::normalize(&absolute(path));
         let top = path.trim_start_matches('/').split('/').next().unwrap_or("");
-        path.is_empty() || path == "/." || path == GATE_DIR || GATE_DIR.starts_with(&format!("{path}/")) || top.contains(['*', '?', '['])
+        path == "/" || path == GATE_DIR || GATE_DIR.starts_with(&format!("{path}/")) || top.contains(['*', '?', '[', '$'])
     };
     let mut found = false;
     for stage in &graph.stages {
         crate::graph::build::for_each_step(&stage.steps, &mut |step| match &step.kind {
             StepKind::Copy(copy) if copy.from.is_some() => {
-                found |= copy.sources.iter().any(|s| covers_gate(&absolute(s)));
+                found |= copy.sources.iter().any(|s| covers_gate(s));
             }
             StepKind::Run(run) => {
-                found |= run.binds.iter().any(|b| b.from.is_some() && covers_gate(&absolute(&b.source)));
+                found |= run.binds.iter().any(|b| b.from.is_some() && covers_gate(&b.source));
             }
             _ => {}
         });
@@ -171,6 +171,10 @@ runtime "debug" from="build" {{ cmd "sh"; }}"#
             format!(
                 r#"builder "build" from="debian:bookworm-slim" {{ workdir "/src"; run "make"; }}
 runtime "all" from="scratch" {{ copy "/" from="build" to="/"; }}"#
+            ),
+            format!(
+                r#"builder "build" from="debian:bookworm-slim" {{ workdir "/src"; run "make"; }}
+runtime "all" from="scratch" {{ copy "/src/.." from="build" to="/"; }}"#
             ),
         ];
         for builder in cases {
