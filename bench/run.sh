@@ -24,6 +24,9 @@
 #   --changed PATH... --format json` runs before each edited rebuild; its `rebuild: true`
 #   steps are compared with the steps the engine re-executed (stage name + first line of the
 #   instruction, whitespace-normalized). Skipped, with a note, while the binary has no `plan`.
+# The report ends its tables with the targets of issue 4 judged on the medians (cold ≤ 1.2×
+# the better of naive and expert, size and source edit ≤ the expert's, dependency edit ≤ the
+# naive form's, plan exact).
 # Apps are copied to a temp dir; the repo's files are never edited.
 #
 # Environment:
@@ -421,6 +424,27 @@ mkdir -p "$(dirname "$OUT")"
                     "$(ratio "$(med "$app" optimized src_s)" "$(med "$app" "$base" src_s)")" \
                     "$(ratio "$(med "$app" optimized dep_s)" "$(med "$app" "$base" dep_s)")"
             done
+        done
+    fi
+
+    if have optimized && have naive && have expert; then
+        # The targets of issue 4, judged on the medians above.
+        verdict() { # A B LIMIT: A ÷ B, and whether it is at most LIMIT (unrounded)
+            [[ -n "$1" && -n "$2" ]] || { printf '–'; return; }
+            awk -v a="$1" -v b="$2" -v l="$3" 'BEGIN { if (b <= 0) { print "–"; exit } r = a / b; printf "%.2f %s", r, (r <= l ? "yes" : "**no**") }'
+        }
+        printf '\n### Targets: met or not, on the medians above\n\n'
+        printf '| app | cold ÷ the better of naive and expert (≤ 1.2) | size ÷ expert (≤ 1) | src edit ÷ expert (≤ 1) | dep edit ÷ naive (≤ 1) | plan exact |\n'
+        printf '|---|---|---|---|---|---|\n'
+        for app in "${APPS[@]}"; do
+            best_cold="$( (med "$app" naive cold_s; med "$app" expert cold_s) | sort -g | head -n 1)"
+            plans="$( (values "$app" optimized src_plan; values "$app" optimized dep_plan) | sort -u | paste -sd/ -)"
+            printf '| %s | %s | %s | %s | %s | %s |\n' "$app" \
+                "$(verdict "$(med "$app" optimized cold_s)" "$best_cold" 1.2)" \
+                "$(verdict "$(med "$app" optimized size_b)" "$(med "$app" expert size_b)" 1)" \
+                "$(verdict "$(med "$app" optimized src_s)" "$(med "$app" expert src_s)" 1)" \
+                "$(verdict "$(med "$app" optimized dep_s)" "$(med "$app" naive dep_s)" 1)" \
+                "$([[ $plans == yes ]] && echo yes || echo "**${plans:-–}**")"
         done
     fi
 
