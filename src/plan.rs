@@ -10,7 +10,7 @@
 //! merge onto the new state below it, and reports the step as run: so
 //! does the plan.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::emit::{Instruction, GATE_DIR};
 use crate::passes::facts::{ancestors, glob, has_glob, normalize, ContextIgnore};
@@ -39,7 +39,7 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
     // Finished stages whose test-gate directory (emit::GATE_DIR) was made
     // anew: only then does a gate's copy out of them find it changed (no
     // step but the gate's WORKDIR writes there, whatever a RUN may write).
-    let mut gate_remade: HashMap<String, bool> = HashMap::new();
+    let mut gate_remade: HashSet<String> = HashSet::new();
     let mut current_gate_remade = false;
     let mut res = Vec::new();
     let mut stage = String::new();
@@ -51,10 +51,12 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
             if let Some(d) = current.take() {
                 dirty.insert(stage.clone(), d);
             }
-            gate_remade.insert(stage.clone(), current_gate_remade);
+            if current_gate_remade {
+                gate_remade.insert(stage.clone());
+            }
             stage = origin.stage.clone();
             current = ins.reads.stages.iter().find_map(|s| dirty.get(s)).cloned();
-            current_gate_remade = ins.reads.stages.iter().any(|s| gate_remade.get(s) == Some(&true));
+            current_gate_remade = ins.reads.stages.iter().any(|s| gate_remade.contains(s));
             continue;
         }
         if !matches!(ins.keyword, "RUN" | "COPY" | "ADD" | "WORKDIR") {
@@ -66,13 +68,13 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
         let gate_copy = ins.reads.from_paths == [GATE_DIR];
         let reads_stage = ins.reads.stages.iter().any(|s| {
             if gate_copy {
-                return gate_remade.get(s) == Some(&true);
+                return gate_remade.contains(s);
             }
             dirty.get(s).is_some_and(|d| ins.reads.from_paths.is_empty() || ins.reads.from_paths.iter().any(|p| d.touches(p)))
         });
         let reads_change = reads_stage || ins.reads.context.iter().any(|src| visible.iter().any(|p| source_covers(src, p)));
         let rebuild = reads_change || chain;
-        if rebuild && ins.keyword == "WORKDIR" && ins.writes.as_deref() == Some(&[GATE_DIR.to_owned()][..]) {
+        if rebuild && ins.keyword == "WORKDIR" && ins.writes.as_deref().is_some_and(|w| w == [GATE_DIR]) {
             current_gate_remade = true;
         }
         if rebuild {

@@ -101,7 +101,7 @@ pub fn emit_dockerfile(graph: &Graph, opts: &EmitOpts<'_>) -> (String, Vec<Instr
             }
             push(&mut out, &mut all, ins);
         }
-        if !gates.anchored.contains(id) && graph.stages.iter().any(|s| graph.order.contains(&s.id) && s.gates.contains(id)) {
+        if gates.needs_gate_stage(*id) {
             let gate = gate_stage_name(graph, stage);
             out.push_str(&format!("
 # the gate of test \"{}\"\n", stage.name.value));
@@ -151,23 +151,17 @@ fn stage_instructions(graph: &Graph, stage: &Stage, gates: &GatePlan) -> Vec<Ins
     let platform = stage.platform.as_ref().map(|p| format!("--platform={} ", p.value)).unwrap_or_default();
     res.push(ins("FROM", format!("{platform}{} AS {}", stage.from.value, stage.name.value)));
     res[0].origin = Some(Origin { stage: String::new(), span: stage.span, fused_tests: Vec::new() });
-    res[0].reads.stages = match &stage.base {
-        crate::graph::Base::Stage(on) => vec![graph.stage(*on).name.value.clone()],
-        crate::graph::Base::Dynamic { candidates, .. } => {
-            candidates.iter().map(|c| graph.stage(*c).name.value.clone()).collect()
-        }
-        _ => Vec::new(),
-    };
+    res[0].reads.stages = stage.base.stages().iter().map(|c| graph.stage(*c).name.value.clone()).collect();
     let mut cx = StageCx { manager: graph.package_manager(stage.id), workdir: crate::passes::facts::initial_workdir(graph, stage.id), posix_shell: starts_with_posix_shell(graph, stage) };
     for (i, step) in stage.steps.iter().enumerate() {
-        if let Some(tests) = gates.made_before(stage.id, i) {
-            res.push(gate_dir_instruction(graph, tests[0]));
+        if let Some(test) = gates.made_before(stage.id, i) {
+            res.push(gate_dir_instruction(graph, test));
         }
         step_instructions(step, &mut cx, &mut res);
     }
     for gate in &stage.gates {
         let test = graph.stage(*gate);
-        let source = if gates.anchored.contains(gate) { test.name.value.clone() } else { gate_stage_name(graph, test) };
+        let source = if gates.anchored(*gate) { test.name.value.clone() } else { gate_stage_name(graph, test) };
         let mut gate_copy = ins("COPY", format!("--link --from={source} {GATE_DIR}/ /"));
         gate_copy.origin = Some(Origin { stage: String::new(), span: test.span, fused_tests: Vec::new() });
         gate_copy.reads = Reads { stages: vec![source], from_paths: vec![GATE_DIR.to_owned()], ..Reads::default() };

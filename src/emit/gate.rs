@@ -32,20 +32,22 @@ pub const GATE_DIR: &str = "/.buildspec-gate/passed";
 /// Where the gate directories of a graph's tests are made.
 #[derive(Debug, Default)]
 pub struct GatePlan {
+    /// Tests some emitted stage waits for.
+    gated: BTreeSet<StageId>,
     /// (stage, index of a top-level step): make the directory right before
-    /// that step (an absolute WORKDIR), for the tests listed.
-    pub anchors: BTreeMap<(StageId, usize), Vec<StageId>>,
-    /// Tests whose gate directory their own chain makes (no gate stage).
-    pub anchored: BTreeSet<StageId>,
+    /// that step (an absolute WORKDIR); the first test it serves, whose
+    /// spec line it is attributed to.
+    anchors: BTreeMap<(StageId, usize), StageId>,
+    /// Gated tests whose gate directory their own chain makes.
+    anchored: BTreeSet<StageId>,
 }
 
 impl GatePlan {
     pub fn new(graph: &Graph) -> GatePlan {
         let mut plan = GatePlan::default();
         let emitted = |id: &StageId| graph.order.contains(id);
-        let tests: BTreeSet<StageId> =
-            graph.stages.iter().filter(|s| emitted(&s.id)).flat_map(|s| s.gates.iter().copied()).collect();
-        if tests.is_empty() || reads_root_of_a_stage(graph) {
+        plan.gated = graph.stages.iter().filter(|s| emitted(&s.id)).flat_map(|s| s.gates.iter().copied()).collect();
+        if plan.gated.is_empty() || reads_root_of_a_stage(graph) {
             return plan;
         }
         // Stages a runtime image is built on (its own chain of `from=`).
@@ -54,11 +56,11 @@ impl GatePlan {
             let mut todo = vec![runtime.id];
             while let Some(id) = todo.pop() {
                 if shipped.insert(id) {
-                    todo.extend(bases(graph, id));
+                    todo.extend(graph.stage(id).base.stages());
                 }
             }
         }
-        for test in tests {
+        for &test in &plan.gated {
             let Some(chain) = chain(graph, test) else { continue };
             let anchor = chain.iter().filter(|id| !shipped.contains(id)).find_map(|&id| {
                 graph.stage(id).steps.iter().position(|step| match &step.kind {
@@ -67,25 +69,26 @@ impl GatePlan {
                 }).map(|i| (id, i))
             });
             if let Some(anchor) = anchor {
-                plan.anchors.entry(anchor).or_default().push(test);
+                plan.anchors.entry(anchor).or_insert(test);
                 plan.anchored.insert(test);
             }
         }
         plan
     }
 
-    /// The tests whose gate directory is made right before this step.
-    pub fn made_before(&self, stage: StageId, step: usize) -> Option<&[StageId]> {
-        self.anchors.get(&(stage, step)).map(|t| t.as_slice())
+    /// The test whose gate directory is made right before this step, if any.
+    pub fn made_before(&self, stage: StageId, step: usize) -> Option<StageId> {
+        self.anchors.get(&(stage, step)).copied()
     }
-}
 
-/// The stages `id` starts from (more than one for a `from=` chosen by an arg).
-fn bases(graph: &Graph, id: StageId) -> Vec<StageId> {
-    match &graph.stage(id).base {
-        Base::Stage(on) => vec![*on],
-        Base::Dynamic { candidates, .. } => candidates.clone(),
-        Base::Image(_) | Base::Scratch => Vec::new(),
+    /// Whether a gated test's own chain makes its gate directory.
+    pub fn anchored(&self, test: StageId) -> bool {
+        self.anchored.contains(&test)
+    }
+
+    /// Whether a test needs a `TEST-gate` stage: gated, and not anchored.
+    pub fn needs_gate_stage(&self, test: StageId) -> bool {
+        self.gated.contains(&test) && !self.anchored(test)
     }
 }
 

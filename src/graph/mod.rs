@@ -29,6 +29,18 @@ pub enum Base {
     Dynamic { pattern: String, candidates: Vec<StageId> },
 }
 
+impl Base {
+    /// The stages this base may be: one, the candidates of a `from=`
+    /// chosen by an arg, or none (an image, scratch).
+    pub fn stages(&self) -> &[StageId] {
+        match self {
+            Base::Stage(on) => std::slice::from_ref(on),
+            Base::Dynamic { candidates, .. } => candidates,
+            Base::Image(_) | Base::Scratch => &[],
+        }
+    }
+}
+
 /// Why one stage needs another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EdgeKind {

@@ -115,12 +115,7 @@ fn visit(steps: &mut [Step], f: &mut impl FnMut(&mut Step, bool)) {
 /// path overlapping it from it or from a stage derived from it.
 fn outputs_unused(graph: &Graph, id: StageId, path: &str) -> bool {
     fn derives(graph: &Graph, x: StageId, from: StageId) -> bool {
-        x == from
-            || match &graph.stage(x).base {
-                crate::graph::Base::Stage(on) => derives(graph, *on, from),
-                crate::graph::Base::Dynamic { candidates, .. } => candidates.iter().any(|c| derives(graph, *c, from)),
-                _ => false,
-            }
+        x == from || graph.stage(x).base.stages().iter().any(|c| derives(graph, *c, from))
     }
     let overlaps = |src: &str| {
         use crate::passes::facts::PathKey;

@@ -164,13 +164,7 @@ fn reorder(graph: &mut Graph) {
 fn recompute_deps(graph: &mut Graph, id: StageId) {
     let stage = graph.stage(id);
     let mut deps = Vec::new();
-    match &stage.base {
-        Base::Stage(on) => deps.push(Dep { on: *on, kind: EdgeKind::From, span: stage.from.span }),
-        Base::Dynamic { candidates, .. } => {
-            deps.extend(candidates.iter().map(|on| Dep { on: *on, kind: EdgeKind::From, span: stage.from.span }))
-        }
-        _ => {}
-    }
+    deps.extend(stage.base.stages().iter().map(|on| Dep { on: *on, kind: EdgeKind::From, span: stage.from.span }));
     crate::graph::build::for_each_step(&stage.steps, &mut |step| {
         let mut push = |value: &Spanned<String>, kind| {
             if let Some(on) = graph.find(value) {
