@@ -29,7 +29,8 @@ usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; }
 APP="$1" KIND="$2" RUNS="$3"
 shift 3
 FORMS=("$@")
-declare -A SRC_FILE=([rust]=src/main.rs [go]=main.go [node]=src/greet.js [python]=greeter/app.py)
+# shellcheck source-path=SCRIPTDIR source=apps.sh
+. "$REPO/bench/apps.sh"
 [[ -n "${SRC_FILE[$APP]:-}" && -d "$REPO/bench/apps/$APP" ]] || { echo "unknown app $APP" >&2; exit 2; }
 [[ "$KIND" =~ ^(cold|src|dep)$ ]] || { echo "KIND must be cold, src or dep" >&2; exit 2; }
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "RUNS must be a positive integer" >&2; exit 2; }

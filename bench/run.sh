@@ -71,8 +71,9 @@ START=$SECONDS
 say() { printf '[bench %s +%ss] %s\n' "$(date +%H:%M:%S)" "$((SECONDS - START))" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-# Source edit per app: this file gets "hello from the" → "hello again from the".
-declare -A SRC_FILE=([rust]=src/main.rs [go]=main.go [node]=src/greet.js [python]=greeter/app.py)
+# Source edit per app (SRC_FILE): that file gets "hello from the" → "hello again from the".
+# shellcheck source-path=SCRIPTDIR source=apps.sh
+. "$BENCH/apps.sh"
 declare -A DEP_NOTE=(
     [rust]="Cargo.toml + Cargo.lock: add fastrand 2"
     [go]="go.mod: go 1.18 → 1.19 (stdlib only: no module proxy reachable, so no real dependency can be added)"
