@@ -66,6 +66,9 @@ pub struct CompileOpts {
     pub optimize: bool,
     /// Files of the build context, relative to it (read by the CLI).
     pub context_files: Option<std::collections::BTreeSet<String>>,
+    /// The text of the context's dependency manifests the presets read
+    /// (`Cargo.toml` files), by context path (read by the CLI).
+    pub manifests: std::collections::BTreeMap<String, String>,
     /// Commits that touched each context path (from `git log`, by the CLI).
     pub changes: Option<passes::ChangeCounts>,
 }
@@ -75,7 +78,7 @@ impl CompileOpts {
     /// about the context.
     #[allow(clippy::new_without_default)]
     pub fn new() -> CompileOpts {
-        CompileOpts { target: None, frontend: Frontend::BuiltIn, gate_tests: true, optimize: true, context_files: None, changes: None }
+        CompileOpts { target: None, frontend: Frontend::BuiltIn, gate_tests: true, optimize: true, context_files: None, manifests: Default::default(), changes: None }
     }
 }
 
@@ -133,6 +136,7 @@ pub fn compile(source: &SourceFile, opts: &CompileOpts) -> Result<Compiled, Fail
             gate_tests: opts.gate_tests,
             optimize: opts.optimize,
             context_files: opts.context_files.as_ref(),
+            manifests: &opts.manifests,
             changes: opts.changes.as_ref(),
         },
     );

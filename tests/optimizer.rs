@@ -100,7 +100,96 @@ fn presets_for_cargo_go_and_pip() {
     // cargo: dependencies are compiled before the sources, with a stub.
     let p = project(&[("buildspec.kdl", cases[0].0), ("Cargo.toml", "[package]\nname = \"my-app\""), ("Cargo.lock", ""), ("src/main.rs", "")]);
     let text = compile(p.path(), &[]);
-    assert!(text.contains("cargo build --release --locked\nif [ -n \"${stub:-}\" ]"), "{text}");
+    assert!(text.contains("echo 'fn main() {}' > \"$f\"; stubs=\"$stubs $f\"; }; done\ncargo build --release --locked\n"), "{text}");
+}
+
+/// The first heredoc RUN script of a Dockerfile.
+fn first_heredoc(dockerfile: &str) -> &str {
+    let start = dockerfile.find("<<'EOF'\n").expect("a heredoc RUN") + "<<'EOF'\n".len();
+    let len = dockerfile[start..].find("\nEOF\n").expect("the heredoc's end");
+    &dockerfile[start..start + len]
+}
+
+/// The cargo split's dependency step, run by the machine's cargo on the
+/// manifest alone, then the real build on the real sources (older than
+/// the stubs, as a COPY keeps them): the package's declared and
+/// discovered targets all get stubs, none is left behind, and the binary
+/// is built from the real sources.
+#[test]
+fn the_cargo_dependency_step_builds_any_package_shape_and_leaves_the_real_build_to_the_sources() {
+    let manifest = "[package]\nname = \"shape-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[[bin]]\nname = \"cli\"\npath = \"src/cli.rs\"\n\n[[test]]\nname = \"smoke\"\n";
+    let sources: &[(&str, &str)] = &[
+        ("src/lib.rs", "pub fn greeting() -> &'static str { env!(\"GREETING\") }\n"),
+        ("src/cli.rs", "fn main() { println!(\"{}\", shape_app::greeting()); }\n"),
+        ("build.rs", "fn main() { println!(\"cargo:rustc-env=GREETING=hello from the real sources\"); }\n"),
+        ("tests/smoke.rs", "#[test]\nfn greets() { assert!(!shape_app::greeting().is_empty()); }\n"),
+        ("fixtures/other/Cargo.toml", "[package]\nname = \"other\"\n"),
+    ];
+    let spec = r#"builder "b" from="rust:1.82-bookworm" { workdir "/src"; copy "."; run "cargo build --release"; }"#;
+    let mut files = vec![("buildspec.kdl", spec), ("Cargo.toml", manifest)];
+    files.extend_from_slice(sources);
+    let p = project(&files);
+    let dockerfile = compile(p.path(), &[]);
+    assert!(dockerfile.contains("COPY Cargo.toml /src/\n"), "{dockerfile}");
+    let script = first_heredoc(&dockerfile);
+    for stub in ["src/lib.rs", "src/cli.rs", "build.rs", "tests/smoke.rs"] {
+        assert!(script.contains(stub), "no stub for {stub}:\n{script}");
+    }
+
+    // What the dependency step sees: the manifest alone.
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("Cargo.toml"), manifest).unwrap();
+    let cargo = std::path::PathBuf::from(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let path = match cargo.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default()),
+        _ => std::env::var("PATH").unwrap_or_default(),
+    };
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", &format!("set -e\n{script}")])
+            .current_dir(work.path())
+            .env("PATH", &path)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
+    };
+    sh(script);
+    let mut left: Vec<String> = walkdir::WalkDir::new(work.path())
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != "target")
+        .map(|e| e.unwrap().path().strip_prefix(work.path()).unwrap().display().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["Cargo.lock", "Cargo.toml"], "the stubs are gone");
+
+    // The real sources, dated before the stubs.
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(946_684_800);
+    for (file, text) in sources {
+        let path = work.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(old).unwrap();
+    }
+    sh("cargo build --release");
+    let out = std::process::Command::new(work.path().join("target/release/cli")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from the real sources\n");
+}
+
+#[test]
+fn explain_says_why_a_cargo_build_stays_whole() {
+    let spec = r#"builder "b" from="rust:1.82-bookworm" { workdir "/src"; copy "."; run "cargo build --release"; }"#;
+    let p = project(&[("buildspec.kdl", spec), ("Cargo.toml", "[workspace]\nmembers = [\"api\"]\n"), ("api/Cargo.toml", "[package]\nname = \"api\"\n"), ("api/src/main.rs", "")]);
+    let text = compile(p.path(), &[]);
+    assert!(text.contains("COPY . ./\nRUN"), "{text}");
+    let out = buildspec(&["explain"], p.path());
+    assert!(
+        stdout(&out).contains("buildspec.kdl:1 [split_dependencies] b: left the cargo build whole: Cargo.toml declares a [workspace], and the split builds one package's dependencies (write a `deps` block)"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

@@ -155,8 +155,10 @@ pub fn parse_image_ref(s: &str) -> Result<String, String> {
 pub fn context_opts(spec: &Path, source: &SourceFile) -> crate::CompileOpts {
     let parsed = crate::syntax::parse(source);
     let context = context_dir(spec, &parsed.value.context.dir.value);
+    let files = context_files(&context);
     crate::CompileOpts {
-        context_files: context_files(&context),
+        manifests: files.as_ref().map(|files| read_manifests(&context, files)).unwrap_or_default(),
+        context_files: files,
         changes: git_changes(&context),
         ..crate::CompileOpts::new()
     }
@@ -202,6 +204,24 @@ fn context_files(dir: &Path) -> Option<std::collections::BTreeSet<String>> {
         }
     }
     Some(files)
+}
+
+/// The text of the context's `Cargo.toml` files (what the cargo split
+/// reads to know the package's targets), by context path. Unreadable or
+/// oversized ones are left out: the split then leaves that build whole.
+fn read_manifests(dir: &Path, files: &std::collections::BTreeSet<String>) -> std::collections::BTreeMap<String, String> {
+    const MAX_MANIFESTS: usize = 64;
+    const MAX_BYTES: u64 = 1 << 20;
+    files
+        .iter()
+        .filter(|f| *f == "Cargo.toml" || f.ends_with("/Cargo.toml"))
+        .take(MAX_MANIFESTS)
+        .filter_map(|f| {
+            let path = dir.join(f);
+            let small = std::fs::metadata(&path).ok()?.len() <= MAX_BYTES;
+            small.then(|| std::fs::read_to_string(&path).ok().map(|text| (f.clone(), text)))?
+        })
+        .collect()
 }
 
 /// Commits (of the last 500) that touched each path under `dir`, when it

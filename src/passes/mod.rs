@@ -32,7 +32,7 @@ pub use runtime_hygiene::runtime_hygiene;
 pub use share_common_prefixes::share_common_prefixes;
 pub use split_dependencies::split_dependencies;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::graph::{Base, Dep, EdgeKind, Graph, Stage, StageId};
 use crate::source::Spanned;
@@ -51,6 +51,8 @@ pub struct PassOpts<'a> {
     /// Files of the build context (relative paths), for the dependency
     /// split presets.
     pub context_files: Option<&'a BTreeSet<String>>,
+    /// The text of the context's `Cargo.toml` files, by context path.
+    pub manifests: &'a BTreeMap<String, String>,
     /// How often each context path changed, for ordering copies.
     pub changes: Option<&'a ChangeCounts>,
 }
@@ -59,7 +61,7 @@ pub struct PassOpts<'a> {
 pub fn run_all(graph: Graph, opts: &PassOpts<'_>) -> Graph {
     let mut graph = graph;
     if opts.optimize {
-        graph = split_dependencies(graph, opts.context_files);
+        graph = split_dependencies(graph, opts.context_files, opts.manifests);
         graph = drop_repeated_vet(graph);
         graph = add_cache_mounts(graph);
         graph = npm_ci_offline(graph);

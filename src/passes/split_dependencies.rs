@@ -17,7 +17,9 @@
 //! Assumed: the fetch writes nothing the source copy brings from the
 //! context (keep `node_modules`, `target`, `.venv` out of the context).
 
-use std::collections::BTreeSet;
+mod cargo;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::graph::{Graph, Rewrite, StageId};
 use crate::passes::facts::{self, PathKey};
@@ -36,7 +38,7 @@ pub struct Preset {
 }
 
 pub const PRESETS: &[Preset] = &[
-    Preset { name: "cargo", detect: &["cargo build", "cargo test", "cargo install", "cargo run", "cargo fetch"], manifests: &["Cargo.toml", "Cargo.lock"], install: &[] },
+    Preset { name: "cargo", detect: &["cargo build", "cargo test", "cargo install", "cargo run", "cargo fetch"], manifests: &["Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "rust-toolchain"], install: &[] },
     Preset { name: "go", detect: &["go build", "go test", "go install", "go vet", "go run", "go mod download", "go generate"], manifests: &["go.mod", "go.sum"], install: &["go mod download"] },
     Preset { name: "pnpm", detect: &["pnpm "], manifests: &["pnpm-lock.yaml", "package.json"], install: &["pnpm install"] },
     Preset { name: "yarn", detect: &["yarn"], manifests: &["yarn.lock", "package.json"], install: &["yarn install", "yarn --frozen-lockfile"] },
@@ -53,7 +55,7 @@ pub fn detect(script: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.detect.iter().any(|d| script.contains(d)))
 }
 
-pub fn split_dependencies(mut graph: Graph, context: Option<&BTreeSet<String>>) -> Graph {
+pub fn split_dependencies(mut graph: Graph, context: Option<&BTreeSet<String>>, manifests: &BTreeMap<String, String>) -> Graph {
     let Some(context) = context else { return graph };
     for i in 0..graph.stages.len() {
         let id = StageId(i);
@@ -61,13 +63,38 @@ pub fn split_dependencies(mut graph: Graph, context: Option<&BTreeSet<String>>) 
             continue;
         }
         let workdirs = facts::workdirs(&graph, id);
-        if let Some((copy_idx, run_idx, source, preset)) = find_split(&graph.stages[i].steps, &workdirs, context) {
-            let dest = workdirs[run_idx].clone().expect("checked known");
-            let rewrite = apply(&mut graph.stages[i].steps, copy_idx, run_idx, &source, preset, &dest, context);
-            graph.rewrites.push(Rewrite { pass: "split_dependencies", stage: id, message: rewrite.0, span: rewrite.1 });
+        match find_split(&graph.stages[i].steps, &workdirs, context, manifests) {
+            Some(Found::Split(split)) => {
+                let dest = workdirs[split.run_idx].clone().expect("checked known");
+                let (message, span) = apply(&mut graph.stages[i].steps, &split, &dest, context);
+                graph.rewrites.push(Rewrite { pass: "split_dependencies", stage: id, message, span });
+            }
+            Some(Found::Kept { preset, reason, span }) => {
+                let message = format!("left the {preset} build whole: {reason}");
+                graph.rewrites.push(Rewrite { pass: "split_dependencies", stage: id, message, span });
+            }
+            None => {}
         }
     }
     graph
+}
+
+/// What [`find_split`] found in a stage.
+enum Found {
+    Split(Split),
+    /// A toolchain build the preset cannot split, and why (for `explain`).
+    Kept { preset: &'static str, reason: String, span: crate::source::Span },
+}
+
+/// A source copy and the toolchain RUN after it that reads it.
+struct Split {
+    copy_idx: usize,
+    run_idx: usize,
+    /// The copied context directory ("" for the whole context).
+    source: String,
+    preset: &'static Preset,
+    /// For cargo: the package whose targets get stubs.
+    cargo: Option<cargo::Package>,
 }
 
 /// The first source copy and toolchain RUN that can be split.
@@ -75,7 +102,8 @@ fn find_split(
     steps: &[Step],
     workdirs: &[Option<String>],
     context: &BTreeSet<String>,
-) -> Option<(usize, usize, String, &'static Preset)> {
+    manifests: &BTreeMap<String, String>,
+) -> Option<Found> {
     for (run_idx, step) in steps.iter().enumerate() {
         let StepKind::Run(run) = &step.kind else { continue };
         let Some(preset) = detect(&run.script) else { continue };
@@ -96,11 +124,18 @@ fn find_split(
                 let lands_in_wd = matches!((&dest, src.is_empty()), (PathKey::Absolute(d), _) if d == run_wd);
                 let src_dir = if src.is_empty() { String::new() } else { format!("{src}/") };
                 let has_manifest = context.contains(&format!("{src_dir}{}", preset.manifests[0]));
-                let workspace = preset.name == "cargo"
-                    && context.iter().any(|f| f.starts_with(&src_dir) && f.ends_with("/Cargo.toml") && f.len() > src_dir.len() + "Cargo.toml".len());
-                if lands_in_wd && has_manifest && !workspace {
-                    return Some((copy_idx, run_idx, src, preset));
+                if !(lands_in_wd && has_manifest) {
+                    continue;
                 }
+                let cargo = if preset.name == "cargo" {
+                    match cargo::package(&src_dir, context, manifests) {
+                        Ok(package) => Some(package),
+                        Err(reason) => return Some(Found::Kept { preset: preset.name, reason, span: steps[copy_idx].span }),
+                    }
+                } else {
+                    None
+                };
+                return Some(Found::Split(Split { copy_idx, run_idx, source: src, preset, cargo }));
             }
         }
     }
@@ -126,35 +161,8 @@ fn segments(script: &str) -> Option<Vec<String>> {
     Some(res)
 }
 
-fn cargo_fetch(script: &str, locked: bool) -> String {
-    let mut flags = String::new();
-    if script.contains("--release") {
-        flags.push_str(" --release");
-    }
-    if locked || script.contains("--locked") {
-        flags.push_str(" --locked");
-    }
-    format!(
-        r#"if [ ! -e src/main.rs ] && [ ! -e src/lib.rs ]; then mkdir -p src && echo 'fn main() {{}}' > src/main.rs && stub=1; fi
-cargo build{flags}
-if [ -n "${{stub:-}}" ]; then
-    rm -rf src
-    name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
-    crate=$(echo "$name" | tr - _)
-    rm -rf target/*/.fingerprint/"$name"-* target/*/deps/"$crate"-* target/*/incremental/"$crate"-* target/*/"$name" target/*/"$name".d
-fi"#
-    )
-}
-
-fn apply(
-    steps: &mut Vec<Step>,
-    copy_idx: usize,
-    run_idx: usize,
-    source: &str,
-    preset: &Preset,
-    dest: &str,
-    context: &BTreeSet<String>,
-) -> (String, crate::source::Span) {
+fn apply(steps: &mut Vec<Step>, split: &Split, dest: &str, context: &BTreeSet<String>) -> (String, crate::source::Span) {
+    let Split { copy_idx, run_idx, ref source, preset, ref cargo } = *split;
     let span = steps[copy_idx].span;
     let src_dir = if source.is_empty() { String::new() } else { format!("{source}/") };
     let manifests: Vec<String> = preset
@@ -168,36 +176,39 @@ fn apply(
     let script = run.script.value.clone();
     let mut rest: Option<String> = None;
     let mut prepare = String::new();
-    let fetch = match preset.name {
-        "cargo" => cargo_fetch(&script, has_lock("Cargo.lock")),
-        "poetry" => "poetry install --no-root --no-interaction".to_owned(),
-        "uv" => "uv sync --frozen --no-install-project".to_owned(),
-        "maven" => "mvn -B dependency:go-offline".to_owned(),
-        "gradle" if script.contains("gradlew") => "./gradlew dependencies --no-daemon".to_owned(),
-        "gradle" => "gradle dependencies --no-daemon".to_owned(),
-        _ => {
-            let segs = segments(&script);
-            let install_at = segs.as_ref().and_then(|segs| {
-                segs.iter().position(|s| preset.install.iter().any(|i| s.contains(i)) && (preset.name != "pip" || s.contains("-r ")))
-            });
-            match (segs, install_at) {
-                (Some(segs), Some(at)) => {
-                    rest = Some(segs[at + 1..].join(" && "));
-                    // Leading segments that read nothing of the context (such
-                    // as `python -m venv /opt/venv`) go before the manifest
-                    // copy, so a manifest change does not redo them.
-                    let lead = segs[..at].iter().take_while(|seg| reads_no_context(seg, &src_dir, context)).count();
-                    prepare = segs[..lead].join(" && ");
-                    segs[lead..=at].join(" && ")
+    let fetch = if let Some(package) = cargo {
+        cargo::fetch_script(package, &script, has_lock("Cargo.lock"))
+    } else {
+        match preset.name {
+            "poetry" => "poetry install --no-root --no-interaction".to_owned(),
+            "uv" => "uv sync --frozen --no-install-project".to_owned(),
+            "maven" => "mvn -B dependency:go-offline".to_owned(),
+            "gradle" if script.contains("gradlew") => "./gradlew dependencies --no-daemon".to_owned(),
+            "gradle" => "gradle dependencies --no-daemon".to_owned(),
+            _ => {
+                let segs = segments(&script);
+                let install_at = segs.as_ref().and_then(|segs| {
+                    segs.iter().position(|s| preset.install.iter().any(|i| s.contains(i)) && (preset.name != "pip" || s.contains("-r ")))
+                });
+                match (segs, install_at) {
+                    (Some(segs), Some(at)) => {
+                        rest = Some(segs[at + 1..].join(" && "));
+                        // Leading segments that read nothing of the context (such
+                        // as `python -m venv /opt/venv`) go before the manifest
+                        // copy, so a manifest change does not redo them.
+                        let lead = segs[..at].iter().take_while(|seg| reads_no_context(seg, &src_dir, context)).count();
+                        prepare = segs[..lead].join(" && ");
+                        segs[lead..=at].join(" && ")
+                    }
+                    _ => match preset.name {
+                        "go" => "go mod download".to_owned(),
+                        "npm" if has_lock("package-lock.json") || has_lock("npm-shrinkwrap.json") => "npm ci".to_owned(),
+                        "npm" => "npm install".to_owned(),
+                        "pnpm" => "pnpm install --frozen-lockfile".to_owned(),
+                        "yarn" => "yarn install --frozen-lockfile".to_owned(),
+                        _ => "pip install -r requirements.txt".to_owned(),
+                    },
                 }
-                _ => match preset.name {
-                    "go" => "go mod download".to_owned(),
-                    "npm" if has_lock("package-lock.json") || has_lock("npm-shrinkwrap.json") => "npm ci".to_owned(),
-                    "npm" => "npm install".to_owned(),
-                    "pnpm" => "pnpm install --frozen-lockfile".to_owned(),
-                    "yarn" => "yarn install --frozen-lockfile".to_owned(),
-                    _ => "pip install -r requirements.txt".to_owned(),
-                },
             }
         }
     };
@@ -218,11 +229,14 @@ fn apply(
         }),
         span: steps[run_idx].span,
     };
+    let shown = match cargo {
+        Some(package) => package.describe(&fetch),
+        None => format!("`{}`", fetch.lines().find(|l| l.contains(preset.name) || l.contains("install")).unwrap_or(&fetch).trim()),
+    };
     let mut message = format!(
-        "split the {} dependencies out: {} copied and `{}` run before the sources, so a source change re-uses them",
+        "split the {} dependencies out: {} copied and {shown} run before the sources, so a source change re-uses them",
         preset.name,
         manifests.join(", "),
-        fetch.lines().find(|l| l.contains(preset.name) || l.contains("install") || l.contains("cargo")).unwrap_or(&fetch).trim()
     );
     let mut deps = vec![manifest_copy, fetch_run];
     if !prepare.is_empty() {
