@@ -211,7 +211,6 @@ fn explain_lists_stages_and_rewrites_with_lines() {
     rewrites:
       buildspec.kdl:3 [split_dependencies] build: split the npm dependencies out: package.json, package-lock.json copied and `npm ci` run before the sources, so a source change re-uses them
       buildspec.kdl:4 [add_cache_mounts] build: npm caches /root/.npm mounted: downloads survive rebuilds and are shared by every stage
-      buildspec.kdl:4 [add_cache_mounts] build: npm caches /root/.npm mounted: downloads survive rebuilds and are shared by every stage
       buildspec.kdl:4 [npm_ci_offline] build: `npm ci` runs with --prefer-offline --no-audit --no-fund: the lockfile pins every package by its integrity hash and the npm cache is mounted, so cached packages are used without asking the registry whether they changed; the audit and funding reports change no file (`npm audit` gives the report)
       buildspec.kdl:7 [runtime_hygiene] app: copy into the runtime made --link: its layer no longer depends on the layers below
     ");

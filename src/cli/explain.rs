@@ -55,6 +55,10 @@ pub fn run(args: &ExplainArgs, ui: &Ui) -> Result<(), Failed> {
         .collect();
     let mut rewrites = graph.rewrites.clone();
     rewrites.sort_by_key(|r| (r.span.offset, r.pass));
+    // A pass that rewrote two steps of one spec line the same way (the two
+    // RUNs a dependency split makes of one `run`) says so once.
+    let mut seen = std::collections::HashSet::new();
+    rewrites.retain(|r| seen.insert((r.span.offset, r.pass, r.stage, r.message.clone())));
     match args.format {
         Format::Json => {
             let doc = serde_json::json!({
