@@ -10,7 +10,8 @@
 #   literal    `buildspec compile --no-optimize` of APP/buildspec.kdl (plain compile while
 #              the binary has no --no-optimize; the report says so)
 #   optimized  `buildspec compile` of APP/buildspec.kdl
-# Measurements, per app x form, each repeated BENCH_RUNS times (medians reported):
+# Measurements, per app x form, each repeated BENCH_RUNS times (medians reported; the forms
+# of an app take turns going first, run by run):
 #   cold       `docker buildx prune -af`, bench images removed, then a build: wall time and
 #              the image size (`docker image inspect -f {{.Size}}`)
 #   src edit   a one-line edit of the main source (a string), rebuild: wall time, and the
@@ -301,8 +302,12 @@ for app in "${APPS[@]}"; do prepare_app "$app"; done
 total=$((RUNS * ${#APPS[@]} * ${#FORMS[@]}))
 done_n=0
 for ((run = 1; run <= RUNS; run++)); do
+    # The forms take turns going first, run by run, so that the machine's drift over an app's
+    # minutes falls on every form alike.
+    shift_by=$(((run - 1) % ${#FORMS[@]}))
+    RUN_FORMS=("${FORMS[@]:shift_by}" "${FORMS[@]:0:shift_by}")
     for app in "${APPS[@]}"; do
-        for form in "${FORMS[@]}"; do
+        for form in "${RUN_FORMS[@]}"; do
             done_n=$((done_n + 1))
             tag="bsbench/$app-$form:latest"
             clean_engine
