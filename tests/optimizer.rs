@@ -111,34 +111,33 @@ fn first_heredoc(dockerfile: &str) -> &str {
 }
 
 /// The cargo split's dependency step, run by the machine's cargo on the
-/// manifest alone, then the real build on the real sources (older than
-/// the stubs, as a COPY keeps them): the package's declared and
-/// discovered targets all get stubs, none is left behind, and the binary
-/// is built from the real sources.
-#[test]
-fn the_cargo_dependency_step_builds_any_package_shape_and_leaves_the_real_build_to_the_sources() {
-    let manifest = "[package]\nname = \"shape-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[[bin]]\nname = \"cli\"\npath = \"src/cli.rs\"\n\n[[test]]\nname = \"smoke\"\n";
-    let sources: &[(&str, &str)] = &[
-        ("src/lib.rs", "pub fn greeting() -> &'static str { env!(\"GREETING\") }\n"),
-        ("src/cli.rs", "fn main() { println!(\"{}\", shape_app::greeting()); }\n"),
-        ("build.rs", "fn main() { println!(\"cargo:rustc-env=GREETING=hello from the real sources\"); }\n"),
-        ("tests/smoke.rs", "#[test]\nfn greets() { assert!(!shape_app::greeting().is_empty()); }\n"),
-        ("fixtures/other/Cargo.toml", "[package]\nname = \"other\"\n"),
-    ];
-    let spec = r#"builder "b" from="rust:1.82-bookworm" { workdir "/src"; copy "."; run "cargo build --release"; }"#;
-    let mut files = vec![("buildspec.kdl", spec), ("Cargo.toml", manifest)];
+/// manifests alone, then the real build (`build`) on the real sources,
+/// older than the stubs, as a COPY keeps them: every target named in
+/// `stubs` got one, none is left behind, and `binary` is built from the
+/// real sources (prints `hello from the real sources`).
+fn check_cargo_split(manifests: &[(&str, &str)], sources: &[(&str, &str)], build: &str, binary: &str, stubs: &[&str]) {
+    let spec = format!(r#"builder "b" from="rust:1.82-bookworm" {{ workdir "/src"; copy "."; run "{build}"; }}"#);
+    let mut files = vec![("buildspec.kdl", spec.as_str())];
+    files.extend_from_slice(manifests);
     files.extend_from_slice(sources);
     let p = project(&files);
     let dockerfile = compile(p.path(), &[]);
-    assert!(dockerfile.contains("COPY Cargo.toml /src/\n"), "{dockerfile}");
+    for (manifest, _) in manifests {
+        let dir = manifest.trim_end_matches("Cargo.toml");
+        assert!(dockerfile.contains(&format!("COPY {manifest} /src/{dir}\n")), "{manifest} copied first:\n{dockerfile}");
+    }
     let script = first_heredoc(&dockerfile);
-    for stub in ["src/lib.rs", "src/cli.rs", "build.rs", "tests/smoke.rs"] {
+    for stub in stubs {
         assert!(script.contains(stub), "no stub for {stub}:\n{script}");
     }
 
-    // What the dependency step sees: the manifest alone.
+    // What the dependency step sees: the manifests alone.
     let work = tempfile::tempdir().unwrap();
-    std::fs::write(work.path().join("Cargo.toml"), manifest).unwrap();
+    for (manifest, text) in manifests {
+        let path = work.path().join(manifest);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
     let cargo = std::path::PathBuf::from(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     let path = match cargo.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default()),
@@ -160,10 +159,14 @@ fn the_cargo_dependency_step_builds_any_package_shape_and_leaves_the_real_build_
         .min_depth(1)
         .into_iter()
         .filter_entry(|e| e.file_name() != "target")
-        .map(|e| e.unwrap().path().strip_prefix(work.path()).unwrap().display().to_string())
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(work.path()).unwrap().display().to_string())
         .collect();
     left.sort();
-    assert_eq!(left, ["Cargo.lock", "Cargo.toml"], "the stubs are gone");
+    let mut expected: Vec<String> = manifests.iter().map(|(m, _)| m.to_string()).chain(["Cargo.lock".to_owned()]).collect();
+    expected.sort();
+    assert_eq!(left, expected, "the stubs are gone");
 
     // The real sources, dated before the stubs.
     let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(946_684_800);
@@ -173,20 +176,60 @@ fn the_cargo_dependency_step_builds_any_package_shape_and_leaves_the_real_build_
         std::fs::write(&path, text).unwrap();
         std::fs::File::options().write(true).open(&path).unwrap().set_modified(old).unwrap();
     }
-    sh("cargo build --release");
-    let out = std::process::Command::new(work.path().join("target/release/cli")).output().unwrap();
+    sh(build);
+    let out = std::process::Command::new(work.path().join(binary)).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from the real sources\n");
+}
+
+#[test]
+fn the_cargo_dependency_step_builds_any_package_shape_and_leaves_the_real_build_to_the_sources() {
+    let manifest = "[package]\nname = \"shape-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[[bin]]\nname = \"cli\"\npath = \"src/cli.rs\"\n\n[[test]]\nname = \"smoke\"\n";
+    check_cargo_split(
+        &[("Cargo.toml", manifest)],
+        &[
+            ("src/lib.rs", "pub fn greeting() -> &'static str { env!(\"GREETING\") }\n"),
+            ("src/cli.rs", "fn main() { println!(\"{}\", shape_app::greeting()); }\n"),
+            ("build.rs", "fn main() { println!(\"cargo:rustc-env=GREETING=hello from the real sources\"); }\n"),
+            ("tests/smoke.rs", "#[test]\nfn greets() { assert!(!shape_app::greeting().is_empty()); }\n"),
+            ("fixtures/other/Cargo.toml", "[package]\nname = \"other\"\n"),
+        ],
+        "cargo build --release",
+        "target/release/cli",
+        &["src/lib.rs", "src/cli.rs", "build.rs", "tests/smoke.rs"],
+    );
+}
+
+#[test]
+fn the_cargo_dependency_step_builds_a_workspace() {
+    let member = |name: &str, deps: &str| format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{deps}");
+    let (api, core, text) = (member("api", "app-core = { path = \"../core\" }\n"), member("app-core", "text = { path = \"../../text\" }\n"), member("text", ""));
+    check_cargo_split(
+        &[
+            ("Cargo.toml", "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n"),
+            ("crates/api/Cargo.toml", &api),
+            ("crates/core/Cargo.toml", &core),
+            ("text/Cargo.toml", &text),
+        ],
+        &[
+            ("crates/api/src/main.rs", "fn main() { println!(\"{}\", app_core::greeting()); }\n"),
+            ("crates/core/src/lib.rs", "pub fn greeting() -> String { format!(\"hello from the {}\", text::WHAT) }\n"),
+            ("text/src/lib.rs", "pub const WHAT: &str = \"real sources\";\n"),
+        ],
+        "cargo build --release -p api",
+        "target/release/api",
+        &["crates/api/src/main.rs", "crates/core/src/lib.rs", "text/src/lib.rs"],
+    );
 }
 
 #[test]
 fn explain_says_why_a_cargo_build_stays_whole() {
     let spec = r#"builder "b" from="rust:1.82-bookworm" { workdir "/src"; copy "."; run "cargo build --release"; }"#;
-    let p = project(&[("buildspec.kdl", spec), ("Cargo.toml", "[workspace]\nmembers = [\"api\"]\n"), ("api/Cargo.toml", "[package]\nname = \"api\"\n"), ("api/src/main.rs", "")]);
+    let p = project(&[("buildspec.kdl", spec), ("Cargo.toml", "[package]\nname = \"api\"\n[dependencies]\nshared = { path = \"../shared\" }\n"), ("src/main.rs", "")]);
     let text = compile(p.path(), &[]);
     assert!(text.contains("COPY . ./\nRUN"), "{text}");
     let out = buildspec(&["explain"], p.path());
     assert!(
-        stdout(&out).contains("buildspec.kdl:1 [split_dependencies] b: left the cargo build whole: Cargo.toml declares a [workspace], and the split builds one package's dependencies (write a `deps` block)"),
+        stdout(&out).contains("buildspec.kdl:1 [split_dependencies] b: left the cargo build whole: Cargo.toml: the path dependency `shared` is not a package in the context (a `deps { … }` block splits it by hand)"),
         "{}",
         stdout(&out)
     );

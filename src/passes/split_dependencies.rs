@@ -70,7 +70,7 @@ pub fn split_dependencies(mut graph: Graph, context: Option<&BTreeSet<String>>, 
                 graph.rewrites.push(Rewrite { pass: "split_dependencies", stage: id, message, span });
             }
             Some(Found::Kept { preset, reason, span }) => {
-                let message = format!("left the {preset} build whole: {reason}");
+                let message = format!("left the {preset} build whole: {reason} (a `deps {{ … }}` block splits it by hand)");
                 graph.rewrites.push(Rewrite { pass: "split_dependencies", stage: id, message, span });
             }
             None => {}
@@ -93,8 +93,8 @@ struct Split {
     /// The copied context directory ("" for the whole context).
     source: String,
     preset: &'static Preset,
-    /// For cargo: the package whose targets get stubs.
-    cargo: Option<cargo::Package>,
+    /// For cargo: the packages whose targets get stubs.
+    cargo: Option<cargo::Project>,
 }
 
 /// The first source copy and toolchain RUN that can be split.
@@ -128,7 +128,7 @@ fn find_split(
                     continue;
                 }
                 let cargo = if preset.name == "cargo" {
-                    match cargo::package(&src_dir, context, manifests) {
+                    match cargo::read(&src_dir, &run.script, context, manifests) {
                         Ok(package) => Some(package),
                         Err(reason) => return Some(Found::Kept { preset: preset.name, reason, span: steps[copy_idx].span }),
                     }
@@ -176,8 +176,8 @@ fn apply(steps: &mut Vec<Step>, split: &Split, dest: &str, context: &BTreeSet<St
     let script = run.script.value.clone();
     let mut rest: Option<String> = None;
     let mut prepare = String::new();
-    let fetch = if let Some(package) = cargo {
-        cargo::fetch_script(package, &script, has_lock("Cargo.lock"))
+    let fetch = if let Some(project) = cargo {
+        project.fetch_script(has_lock("Cargo.lock"))
     } else {
         match preset.name {
             "poetry" => "poetry install --no-root --no-interaction".to_owned(),
@@ -230,15 +230,28 @@ fn apply(steps: &mut Vec<Step>, split: &Split, dest: &str, context: &BTreeSet<St
         span: steps[run_idx].span,
     };
     let shown = match cargo {
-        Some(package) => package.describe(&fetch),
+        Some(project) => project.describe(&fetch),
         None => format!("`{}`", fetch.lines().find(|l| l.contains(preset.name) || l.contains("install")).unwrap_or(&fetch).trim()),
     };
     let mut message = format!(
         "split the {} dependencies out: {} copied and {shown} run before the sources, so a source change re-uses them",
         preset.name,
-        manifests.join(", "),
+        manifests.iter().cloned().chain(cargo.iter().flat_map(|p| p.member_manifests()).map(|m| format!("{src_dir}{m}Cargo.toml"))).collect::<Vec<_>>().join(", "),
     );
-    let mut deps = vec![manifest_copy, fetch_run];
+    let mut deps = vec![manifest_copy];
+    // A workspace's members (and the packages they reach by path): each
+    // manifest into its own directory.
+    for member in cargo.iter().flat_map(|p| p.member_manifests()) {
+        deps.push(Step {
+            kind: StepKind::Copy(Copy {
+                sources: vec![Spanned::new(format!("{src_dir}{member}Cargo.toml"), span)],
+                to: Some(Spanned::new(format!("{}/{member}", dest.trim_end_matches('/')), span)),
+                ..Copy::default()
+            }),
+            span,
+        });
+    }
+    deps.push(fetch_run);
     if !prepare.is_empty() {
         message.push_str(&format!("; `{prepare}` runs before the manifests (it reads none of the context), so a manifest change re-uses it"));
         let prepare_run = Step {

@@ -1,23 +1,37 @@
-//! The cargo preset's reading of `Cargo.toml`: which target files cargo
-//! needs to see before it builds a package's dependencies alone, and
-//! which packages it cannot split (a workspace, path dependencies, a
-//! cargo config that may point at vendored sources).
+//! The cargo preset's reading of `Cargo.toml`: which packages the build
+//! sees (one, or a workspace's members and the path dependencies between
+//! them), which target files cargo needs to see before it builds their
+//! dependencies alone, and which builds it cannot split (a path
+//! dependency out of the context, a cargo config that may point at
+//! vendored sources).
 //!
-//! The dependency step copies only the manifests, so every target the
+//! The dependency step copies only the manifests, so every target a
 //! manifest declares, and every one cargo would discover in the context,
 //! gets a stub (`fn main() {}`, or an empty library) for the length of
-//! `cargo build`; the stubs are removed after it, with the package's
-//! fingerprints, so the build of the real sources recompiles the package
-//! (their files may be older than the stubs were).
+//! `cargo build`; the stubs are removed after it, with the packages'
+//! fingerprints, so the build of the real sources recompiles them (their
+//! files may be older than the stubs were).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// A package the dependency step can build with stubs.
+/// The packages of a cargo build, as the dependency step sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Project {
+    /// Sorted by directory; the first is the top one when it is a package.
+    pub packages: Vec<Package>,
+    /// Flags of the build's own `cargo build`/`cargo test` that choose
+    /// what gets compiled and how (profile, features, packages, target).
+    pub flags: Vec<String>,
+}
+
+/// A package the dependency step builds with stubs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Package {
+    /// Its directory relative to the copied one: "" or ending in `/`.
+    pub dir: String,
     /// `[package] name`.
     pub name: String,
-    /// Target files to stub, relative to the package directory, sorted.
+    /// Target files to stub, relative to the copied directory, sorted.
     pub stubs: Vec<Stub>,
 }
 
@@ -28,48 +42,127 @@ pub(super) struct Stub {
     pub lib: bool,
 }
 
-/// Reads the package at `dir` (a context directory, "" or ending in `/`),
-/// or says why its build stays whole.
-pub(super) fn package(dir: &str, context: &BTreeSet<String>, manifests: &BTreeMap<String, String>) -> Result<Package, String> {
-    let manifest = format!("{dir}Cargo.toml");
-    let text = manifests.get(&manifest).ok_or_else(|| format!("{manifest} could not be read"))?;
-    let doc: toml::Table = text.parse().map_err(|_| format!("{manifest} is not valid TOML"))?;
-    if doc.contains_key("workspace") {
-        return Err(format!("{manifest} declares a [workspace], and the split builds one package's dependencies (write a `deps` block)"));
+/// Reads the cargo project copied from context directory `dir` ("" or
+/// ending in `/`) for a build running `script`, or says why its build
+/// stays whole.
+pub(super) fn read(dir: &str, script: &str, context: &BTreeSet<String>, manifests: &BTreeMap<String, String>) -> Result<Project, String> {
+    for config in [".cargo/config.toml", ".cargo/config"] {
+        if context.contains(&format!("{dir}{config}")) {
+            return Err(format!("{dir}{config} may change where dependencies come from (vendored sources, a mirror)"));
+        }
     }
+    let parse = |pkg_dir: &str| -> Result<toml::Table, String> {
+        let manifest = format!("{dir}{pkg_dir}Cargo.toml");
+        let text = manifests.get(&manifest).ok_or_else(|| format!("{manifest} could not be read"))?;
+        text.parse().map_err(|_| format!("{manifest} is not valid TOML"))
+    };
+    let root = parse("")?;
+    let mut queue: VecDeque<String> = VecDeque::new();
+    if root.contains_key("package") {
+        queue.push_back(String::new());
+    }
+    if let Some(workspace) = root.get("workspace").and_then(toml::Value::as_table) {
+        queue.extend(members(dir, workspace, context)?);
+        // `[workspace.dependencies]` may name packages by path too.
+        let mut rest = workspace.clone();
+        while let Some((dep, target)) = path_dependency(&rest, "") {
+            queue.push_back(target);
+            remove_dependency(&mut rest, &dep);
+        }
+    }
+    if let Some(what) = patched_with_a_path(&root) {
+        return Err(format!("{dir}Cargo.toml patches `{what}` with a local path: the dependencies built against it need its real sources"));
+    }
+    if queue.is_empty() {
+        return Err(format!("{dir}Cargo.toml has neither a [package] nor workspace members in the context"));
+    }
+    // The packages, with the path dependencies they reach (cargo makes
+    // those under the top directory members too).
+    let mut docs: BTreeMap<String, toml::Table> = BTreeMap::new();
+    while let Some(pkg_dir) = queue.pop_front() {
+        if docs.contains_key(&pkg_dir) {
+            continue;
+        }
+        let doc = if pkg_dir.is_empty() { root.clone() } else { parse(&pkg_dir)? };
+        let mut rest = doc.clone();
+        while let Some((dep, target)) = path_dependency(&rest, &pkg_dir) {
+            if !manifests.contains_key(&format!("{dir}{target}Cargo.toml")) {
+                return Err(format!("{dir}{pkg_dir}Cargo.toml: the path dependency `{dep}` is not a package in the context"));
+            }
+            queue.push_back(target);
+            remove_dependency(&mut rest, &dep);
+        }
+        docs.insert(pkg_dir, doc);
+    }
+    let mut packages = Vec::new();
+    for (pkg_dir, doc) in &docs {
+        packages.push(package(dir, pkg_dir, doc, context)?);
+    }
+    Ok(Project { packages, flags: build_flags(script) })
+}
+
+/// The member directories of a `[workspace]` that the context has.
+fn members(dir: &str, workspace: &toml::Table, context: &BTreeSet<String>) -> Result<Vec<String>, String> {
+    let globs = |key: &str| -> Result<globset::GlobSet, String> {
+        let mut set = globset::GlobSetBuilder::new();
+        for pattern in workspace.get(key).and_then(toml::Value::as_array).into_iter().flatten() {
+            let pattern = pattern.as_str().ok_or_else(|| format!("{dir}Cargo.toml: workspace.{key} holds a non-string"))?;
+            let glob = globset::GlobBuilder::new(pattern.trim_end_matches('/'))
+                .literal_separator(true)
+                .build()
+                .map_err(|_| format!("{dir}Cargo.toml: `{pattern}` in workspace.{key} is not a glob"))?;
+            set.add(glob);
+        }
+        set.build().map_err(|e| e.to_string())
+    };
+    let (include, exclude) = (globs("members")?, globs("exclude")?);
+    let found: Vec<String> = context
+        .iter()
+        .filter_map(|f| f.strip_prefix(dir)?.strip_suffix("/Cargo.toml"))
+        .filter(|member| include.is_match(member) && !exclude.is_match(member))
+        .map(|member| format!("{member}/"))
+        .collect();
+    // Cargo insists on a member named without a glob.
+    for literal in workspace.get("members").and_then(toml::Value::as_array).into_iter().flatten().filter_map(toml::Value::as_str) {
+        let literal = literal.trim_end_matches('/');
+        if !literal.contains(['*', '?', '[', '{']) && !found.iter().any(|f| f.trim_end_matches('/') == literal) {
+            return Err(format!("{dir}Cargo.toml: the workspace member `{literal}` has no Cargo.toml in the context"));
+        }
+    }
+    Ok(found)
+}
+
+/// The package in `pkg_dir` with stubs for its targets.
+fn package(dir: &str, pkg_dir: &str, doc: &toml::Table, context: &BTreeSet<String>) -> Result<Package, String> {
+    let manifest = format!("{dir}{pkg_dir}Cargo.toml");
     let package = doc.get("package").and_then(toml::Value::as_table).ok_or_else(|| format!("{manifest} has no [package]"))?;
-    if package.contains_key("workspace") {
-        return Err(format!("{manifest} belongs to a workspace elsewhere (`package.workspace`)"));
+    if pkg_dir.is_empty() && package.contains_key("workspace") {
+        return Err(format!("{manifest} belongs to a workspace above the copied directory (`package.workspace`)"));
+    }
+    if !pkg_dir.is_empty() && doc.contains_key("workspace") {
+        return Err(format!("{manifest} is a workspace of its own inside the build's"));
     }
     let name = package
         .get("name")
         .and_then(toml::Value::as_str)
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         .ok_or_else(|| format!("{manifest} has no plain `package.name`"))?;
-    if let Some(dep) = path_dependency(&doc) {
-        return Err(format!("{manifest}: `{dep}` is a path dependency, which a copy of the manifests does not bring"));
-    }
-    for config in [".cargo/config.toml", ".cargo/config"] {
-        if context.contains(&format!("{dir}{config}")) {
-            return Err(format!("{dir}{config} may change where dependencies come from (vendored sources, a mirror)"));
-        }
-    }
     let mut stubs = BTreeSet::new();
-    let mut add = |path: String, lib: bool| -> Result<(), String> {
-        if !is_plain_relative(&path) {
+    let mut add = |path: &str, lib: bool| -> Result<(), String> {
+        if !is_plain_relative(path) {
             return Err(format!("{manifest} names the target file `{path}`, which is not a plain relative path"));
         }
-        stubs.insert(Stub { path, lib });
+        stubs.insert(Stub { path: format!("{pkg_dir}{path}"), lib });
         Ok(())
     };
     // What cargo discovers by itself, where the context has it.
-    let has = |path: &str| context.contains(&format!("{dir}{path}"));
+    let has = |path: &str| context.contains(&format!("{dir}{pkg_dir}{path}"));
     for (path, lib) in [("src/lib.rs", true), ("src/main.rs", false), ("build.rs", false)] {
         if has(path) {
-            add(path.to_owned(), lib)?;
+            add(path, lib)?;
         }
     }
-    let bin_dir = format!("{dir}src/bin/");
+    let bin_dir = format!("{dir}{pkg_dir}src/bin/");
     for file in context.range(bin_dir.clone()..).take_while(|f| f.starts_with(&bin_dir)) {
         let rest = &file[bin_dir.len()..];
         let discovered = match rest.split_once('/') {
@@ -77,15 +170,15 @@ pub(super) fn package(dir: &str, context: &BTreeSet<String>, manifests: &BTreeMa
             Some((_, inner)) => inner == "main.rs",
         };
         if discovered {
-            add(format!("src/bin/{rest}"), false)?;
+            add(&format!("src/bin/{rest}"), false)?;
         }
     }
     // What the manifest declares: its files must exist for cargo to load it.
     if let Some(lib) = doc.get("lib").and_then(toml::Value::as_table) {
-        add(lib.get("path").and_then(toml::Value::as_str).unwrap_or("src/lib.rs").to_owned(), true)?;
+        add(lib.get("path").and_then(toml::Value::as_str).unwrap_or("src/lib.rs"), true)?;
     }
     if let Some(build) = package.get("build").and_then(toml::Value::as_str) {
-        add(build.to_owned(), false)?;
+        add(build, false)?;
     }
     for (kind, default_dir) in [("bin", "src/bin"), ("example", "examples"), ("test", "tests"), ("bench", "benches")] {
         for target in doc.get(kind).and_then(toml::Value::as_array).into_iter().flatten() {
@@ -97,74 +190,173 @@ pub(super) fn package(dir: &str, context: &BTreeSet<String>, manifests: &BTreeMa
                 (None, Some(n)) => format!("{default_dir}/{n}.rs"),
                 (None, None) => return Err(format!("{manifest} has a [[{kind}]] without a name")),
             };
-            add(path, false)?;
+            add(&path, false)?;
         }
     }
-    let mut stubs: Vec<Stub> = stubs.into_iter().collect();
-    if !stubs.iter().any(|s| s.lib || s.path == "src/main.rs" || s.path.starts_with("src/bin/") || doc.contains_key("bin")) {
+    if !stubs.iter().any(|s| s.lib || s.path == format!("{pkg_dir}src/main.rs") || s.path.starts_with(&format!("{pkg_dir}src/bin/"))) && !doc.contains_key("bin") {
         // No library or program in sight: cargo needs one target to build.
-        stubs.push(Stub { path: "src/main.rs".to_owned(), lib: false });
-        stubs.sort();
+        stubs.insert(Stub { path: format!("{pkg_dir}src/main.rs"), lib: false });
     }
-    Ok(Package { name: name.to_owned(), stubs })
+    Ok(Package { dir: pkg_dir.to_owned(), name: name.to_owned(), stubs: stubs.into_iter().collect() })
 }
 
-impl Package {
+impl Project {
+    /// The manifests below the copied directory (members, path
+    /// dependencies), to copy beside the top ones.
+    pub(super) fn member_manifests(&self) -> impl Iterator<Item = &str> {
+        self.packages.iter().map(|p| p.dir.as_str()).filter(|d| !d.is_empty())
+    }
+
     /// How `explain` names the dependency step.
     pub(super) fn describe(&self, script: &str) -> String {
         let build = script.lines().find(|l| l.starts_with("cargo build")).unwrap_or("cargo build");
-        let files: Vec<&str> = self.stubs.iter().map(|s| s.path.as_str()).collect();
+        let files: Vec<&str> = self.packages.iter().flat_map(|p| p.stubs.iter().map(|s| s.path.as_str())).collect();
         format!("`{build}` (with stubs for {})", files.join(", "))
     }
-}
 
-/// The dependency step: stubs in, `cargo build` with the build's profile
-/// and `--locked`, stubs and the package's own build products out. (The
-/// emitter runs multi-line scripts under `set -e`.)
-pub(super) fn fetch_script(package: &Package, build_script: &str, locked: bool) -> String {
-    let mut flags = String::new();
-    if build_script.contains("--release") {
-        flags.push_str(" --release");
-    }
-    if locked || build_script.contains("--locked") {
-        flags.push_str(" --locked");
-    }
-    let list = |lib: bool| package.stubs.iter().filter(|s| s.lib == lib).map(|s| s.path.as_str()).collect::<Vec<_>>().join(" ");
-    let mut script = String::from("stubs=\n");
-    for (lib, body) in [(false, "echo 'fn main() {}' >"), (true, ": >")] {
-        let files = list(lib);
-        if !files.is_empty() {
+    /// The dependency step: stubs in, `cargo build` with the build's own
+    /// selection flags (and `--locked` when there is a lockfile), stubs and
+    /// the packages' own build products out. (The emitter runs multi-line
+    /// scripts under `set -e`.)
+    pub(super) fn fetch_script(&self, locked: bool) -> String {
+        let mut flags = self.flags.clone();
+        if locked && !flags.iter().any(|f| f == "--locked" || f == "--frozen") {
+            flags.push("--locked".to_owned());
+        }
+        let stubs = |lib: bool| {
+            self.packages.iter().flat_map(|p| &p.stubs).filter(|s| s.lib == lib).map(|s| s.path.as_str()).collect::<Vec<_>>().join(" ")
+        };
+        let mut script = String::from("stubs=\n");
+        for (lib, body) in [(false, "echo 'fn main() {}' >"), (true, ": >")] {
+            let files = stubs(lib);
+            if !files.is_empty() {
+                script.push_str(&format!(
+                    "for f in {files}; do [ -e \"$f\" ] || {{ mkdir -p \"$(dirname \"$f\")\"; {body} \"$f\"; stubs=\"$stubs $f\"; }}; done\n"
+                ));
+            }
+        }
+        script.push_str("cargo build");
+        for flag in &flags {
+            script.push(' ');
+            script.push_str(flag);
+        }
+        script.push_str("\nfor f in $stubs; do rm -f \"$f\"; rmdir -p \"$(dirname \"$f\")\" 2>/dev/null || true; done\nrm -rf");
+        for name in self.packages.iter().map(|p| &p.name).collect::<BTreeSet<_>>() {
+            let crate_name = name.replace('-', "_");
             script.push_str(&format!(
-                "for f in {files}; do [ -e \"$f\" ] || {{ mkdir -p \"$(dirname \"$f\")\"; {body} \"$f\"; stubs=\"$stubs $f\"; }}; done\n"
+                " target/*/.fingerprint/{name}-* target/*/build/{name}-* target/*/deps/{crate_name}-* target/*/deps/lib{crate_name}-* target/*/{name} target/*/{name}.d"
             ));
         }
+        script
     }
-    let crate_name = package.name.replace('-', "_");
-    let name = &package.name;
-    script.push_str(&format!(
-        "cargo build{flags}\n\
-         for f in $stubs; do rm -f \"$f\"; rmdir -p \"$(dirname \"$f\")\" 2>/dev/null || true; done\n\
-         rm -rf target/*/.fingerprint/{name}-* target/*/build/{name}-* target/*/deps/{crate_name}-* target/*/deps/lib{crate_name}-* target/*/{name} target/*/{name}.d"
-    ));
-    script
 }
 
-/// The first dependency, in any dependency table, that is a path.
-fn path_dependency(doc: &toml::Table) -> Option<String> {
+/// The flags of the script's first `cargo build` (or `cargo test`) that
+/// choose what is compiled and how; values are kept only when plain.
+fn build_flags(script: &str) -> Vec<String> {
+    const SWITCHES: &[&str] = &["--release", "--locked", "--frozen", "--offline", "--workspace", "--all", "--all-features", "--no-default-features"];
+    const WITH_VALUE: &[&str] = &["-p", "--package", "--exclude", "-F", "--features", "--target", "--profile"];
+    let plain = |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "_-.,:/=".contains(c));
+    let invocation = script.lines().find_map(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.windows(2).position(|w| w[0] == "cargo" && (w[1] == "build" || w[1] == "test"))?;
+        // Up to the end of the command.
+        let mut args = Vec::new();
+        for word in &words[at + 2..] {
+            let (word, last) = match word.strip_suffix(';') {
+                Some(w) => (w, true),
+                None => (*word, false),
+            };
+            if ["&&", "||", "|", "--", ""].contains(&word) {
+                break;
+            }
+            args.push(word);
+            if last {
+                break;
+            }
+        }
+        Some(args)
+    });
+    let mut flags = Vec::new();
+    let mut args = invocation.unwrap_or_default().into_iter();
+    while let Some(arg) = args.next() {
+        if let Some((key, value)) = arg.split_once('=').filter(|(key, _)| key.starts_with("--")) {
+            if WITH_VALUE.contains(&key) && plain(value) {
+                flags.push(arg.to_owned());
+            }
+        } else if SWITCHES.contains(&arg) {
+            flags.push(arg.to_owned());
+        } else if WITH_VALUE.contains(&arg) {
+            match args.next() {
+                Some(value) if plain(value) => flags.extend([arg.to_owned(), value.to_owned()]),
+                _ => {}
+            }
+        }
+    }
+    flags
+}
+
+/// The first dependency, in any dependency table of `doc`, that is a
+/// path: its name and its directory relative to the copied one (ending in
+/// `/`; one that leaves the copied directory starts with `../`).
+fn path_dependency(doc: &toml::Table, pkg_dir: &str) -> Option<(String, String)> {
     const TABLES: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
-    let in_table = |table: Option<&toml::Value>| -> Option<String> {
-        table?.as_table()?.iter().find(|(_, dep)| dep.get("path").is_some()).map(|(name, _)| name.clone())
+    let in_table = |table: Option<&toml::Value>| -> Option<(String, String)> {
+        let (name, dep) = table?.as_table()?.iter().find(|(_, dep)| dep.get("path").is_some())?;
+        let path = dep.get("path")?.as_str().unwrap_or("/");
+        Some((name.clone(), join(pkg_dir, path).unwrap_or_else(|| format!("../{path}/"))))
     };
     let targets = doc.get("target").and_then(toml::Value::as_table).into_iter().flat_map(|t| t.values());
-    let patches = doc.get("patch").and_then(toml::Value::as_table).into_iter().flat_map(|t| t.values().map(Some));
     TABLES
         .iter()
         .map(|t| in_table(doc.get(*t)))
         .chain(targets.flat_map(|platform| TABLES.iter().map(move |t| in_table(platform.get(*t)))))
-        .chain(patches.map(in_table))
-        .chain(std::iter::once(in_table(doc.get("replace"))))
         .flatten()
         .next()
+}
+
+/// A crate that `[patch]` or `[replace]` points at a local path.
+fn patched_with_a_path(doc: &toml::Table) -> Option<String> {
+    let with_path = |table: &toml::Value| table.as_table()?.iter().find(|(_, dep)| dep.get("path").is_some()).map(|(name, _)| name.clone());
+    let patches = doc.get("patch").and_then(toml::Value::as_table).into_iter().flat_map(|t| t.values());
+    patches.chain(doc.get("replace")).find_map(with_path)
+}
+
+/// Drops dependency `name` from every dependency table (so the next
+/// [`path_dependency`] finds the next one).
+fn remove_dependency(doc: &mut toml::Table, name: &str) {
+    fn drop_in(table: Option<&mut toml::Value>, name: &str) {
+        if let Some(t) = table.and_then(toml::Value::as_table_mut) {
+            t.remove(name);
+        }
+    }
+    for t in ["dependencies", "dev-dependencies", "build-dependencies"] {
+        drop_in(doc.get_mut(t), name);
+    }
+    if let Some(platforms) = doc.get_mut("target").and_then(toml::Value::as_table_mut) {
+        for (_, platform) in platforms.iter_mut() {
+            for t in ["dependencies", "dev-dependencies", "build-dependencies"] {
+                drop_in(platform.get_mut(t), name);
+            }
+        }
+    }
+}
+
+/// `path` (relative to `pkg_dir`) as a directory relative to the copied
+/// one, ending in `/`; `None` when it leaves it or is not plain.
+fn join(pkg_dir: &str, path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = pkg_dir.split('/').filter(|p| !p.is_empty()).collect();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    let joined = parts.join("/");
+    (!parts.is_empty() && is_plain_relative(&joined)).then(|| format!("{joined}/"))
 }
 
 /// A path the stub script may write as it is: relative, inside the
@@ -180,10 +372,16 @@ fn is_plain_relative(path: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn read(files: &[(&str, &str)]) -> Result<Package, String> {
+    fn read_files(files: &[(&str, &str)], script: &str) -> Result<Project, String> {
         let context: BTreeSet<String> = files.iter().map(|(p, _)| p.to_string()).collect();
         let manifests = files.iter().filter(|(p, _)| p.ends_with("Cargo.toml")).map(|(p, t)| (p.to_string(), t.to_string())).collect();
-        package("", &context, &manifests)
+        read("", script, &context, &manifests)
+    }
+
+    fn one(files: &[(&str, &str)]) -> Result<Package, String> {
+        let project = read_files(files, "cargo build")?;
+        assert_eq!(project.packages.len(), 1, "{project:?}");
+        Ok(project.packages.into_iter().next().unwrap())
     }
 
     fn paths(p: &Package) -> Vec<(&str, bool)> {
@@ -210,7 +408,7 @@ mod tests {
             [dependencies]
             serde = { version = "1" }
         "#;
-        let p = read(&[("Cargo.toml", manifest), ("src/bin/tool.rs", ""), ("src/bin/multi/main.rs", ""), ("src/bin/multi/util.rs", ""), ("tests/smoke/main.rs", "")]).unwrap();
+        let p = one(&[("Cargo.toml", manifest), ("src/bin/tool.rs", ""), ("src/bin/multi/main.rs", ""), ("src/bin/multi/util.rs", ""), ("tests/smoke/main.rs", "")]).unwrap();
         assert_eq!(p.name, "my-app");
         assert_eq!(
             paths(&p),
@@ -229,53 +427,99 @@ mod tests {
 
     #[test]
     fn a_package_with_no_target_in_sight_gets_a_main() {
-        let p = read(&[("Cargo.toml", "[package]\nname = \"x\"\n")]).unwrap();
+        let p = one(&[("Cargo.toml", "[package]\nname = \"x\"\n")]).unwrap();
         assert_eq!(paths(&p), [("src/main.rs", false)]);
-        let p = read(&[("Cargo.toml", "[package]\nname = \"x\"\n"), ("src/lib.rs", ""), ("build.rs", "")]).unwrap();
+        let p = one(&[("Cargo.toml", "[package]\nname = \"x\"\n"), ("src/lib.rs", ""), ("build.rs", "")]).unwrap();
         assert_eq!(paths(&p), [("build.rs", false), ("src/lib.rs", true)]);
     }
 
     #[test]
     fn nested_manifests_of_other_projects_do_not_matter() {
-        let p = read(&[("Cargo.toml", "[package]\nname = \"x\"\n"), ("src/main.rs", ""), ("fixtures/other/Cargo.toml", "[package]\nname = \"other\"\n")]).unwrap();
+        let p = one(&[("Cargo.toml", "[package]\nname = \"x\"\n"), ("src/main.rs", ""), ("fixtures/other/Cargo.toml", "[package]\nname = \"other\"\n")]).unwrap();
         assert_eq!(paths(&p), [("src/main.rs", false)]);
     }
 
     #[test]
-    fn says_why_a_package_stays_whole() {
+    fn a_workspace_brings_its_members_and_their_path_dependencies() {
+        let files = [
+            ("Cargo.toml", "[workspace]\nmembers = [\"crates/*\"]\nexclude = [\"crates/old\"]\n"),
+            ("crates/api/Cargo.toml", "[package]\nname = \"api\"\n[dependencies]\ncore = { path = \"../core\", package = \"app-core\" }\n"),
+            ("crates/api/src/main.rs", ""),
+            ("crates/core/Cargo.toml", "[package]\nname = \"app-core\"\n[dependencies]\nutil = { path = \"../../util\" }\n"),
+            ("crates/core/src/lib.rs", ""),
+            ("crates/old/Cargo.toml", "[package]\nname = \"old\"\n"),
+            ("util/Cargo.toml", "[package]\nname = \"util\"\n"),
+            ("util/src/lib.rs", ""),
+        ];
+        let project = read_files(&files, "cargo build --release -p api --features fast && cp target/release/api /bin").unwrap();
+        let dirs: Vec<(&str, &str)> = project.packages.iter().map(|p| (p.dir.as_str(), p.name.as_str())).collect();
+        assert_eq!(dirs, [("crates/api/", "api"), ("crates/core/", "app-core"), ("util/", "util")]);
+        assert_eq!(project.member_manifests().collect::<Vec<_>>(), ["crates/api/", "crates/core/", "util/"]);
+        assert_eq!(project.flags, ["--release", "-p", "api", "--features", "fast"]);
+        let script = project.fetch_script(true);
+        assert!(script.contains("for f in crates/api/src/main.rs; do"), "{script}");
+        assert!(script.contains("for f in crates/core/src/lib.rs util/src/lib.rs; do"), "{script}");
+        assert!(script.contains("\ncargo build --release -p api --features fast --locked\n"), "{script}");
+        assert!(script.contains("target/*/.fingerprint/app-core-* target/*/build/app-core-* target/*/deps/app_core-*"), "{script}");
+    }
+
+    #[test]
+    fn the_build_flags_are_the_builds_own() {
         let cases = [
-            ("[workspace]\nmembers = [\"a\"]\n", "declares a [workspace]"),
-            ("[package]\nname = \"x\"\nworkspace = \"..\"\n", "belongs to a workspace"),
-            ("[package]\nname = \"x\"\n[dependencies]\nutil = { path = \"util\" }\n", "`util` is a path dependency"),
-            ("[package]\nname = \"x\"\n[target.'cfg(unix)'.dev-dependencies]\nu = { path = \"u\" }\n", "`u` is a path dependency"),
-            ("[package]\nname = \"x\"\n[patch.crates-io]\nserde = { path = \"../serde\" }\n", "`serde` is a path dependency"),
+            ("cargo build --release --locked", &["--release", "--locked"][..]),
+            ("cargo test --workspace --all-features && cargo build", &["--workspace", "--all-features"]),
+            ("cargo build --target=x86_64-unknown-linux-musl --profile dist -j 2", &["--target=x86_64-unknown-linux-musl", "--profile", "dist"]),
+            ("cargo build --features \"$FEATURES\" --release", &["--release"]),
+            ("cargo build --release; cargo test --no-default-features", &["--release"]),
+            ("cargo build\ncargo test --release", &[]),
+            ("make", &[]),
+        ];
+        for (script, flags) in cases {
+            assert_eq!(build_flags(script), flags, "{script}");
+        }
+    }
+
+    #[test]
+    fn says_why_a_build_stays_whole() {
+        let cases = [
+            ("[package]\nname = \"x\"\nworkspace = \"..\"\n", "belongs to a workspace above the copied directory"),
+            ("[package]\nname = \"x\"\n[dependencies]\nutil = { path = \"util\" }\n", "the path dependency `util` is not a package in the context"),
+            ("[package]\nname = \"x\"\n[target.'cfg(unix)'.dev-dependencies]\nu = { path = \"../u\" }\n", "`u` is not a package in the context"),
+            ("[package]\nname = \"x\"\n[patch.crates-io]\nserde = { path = \"serde\" }\n", "patches `serde` with a local path"),
+            ("[workspace]\nmembers = [\"api\", \"crates/*\"]\n", "the workspace member `api` has no Cargo.toml in the context"),
             ("[package]\nname = \"x\"\n[[bin]]\nname = \"b\"\npath = \"../b.rs\"\n", "not a plain relative path"),
             ("[package]\nname = \"x\"\n[[bin]]\nname = \"b\"\npath = \"src/$(reboot).rs\"\n", "not a plain relative path"),
             ("[package]\nname = \"x y\"\n", "no plain `package.name`"),
             ("[package\n", "not valid TOML"),
-            ("[dependencies]\n", "has no [package]"),
+            ("[dependencies]\n", "neither a [package] nor workspace members"),
+            ("[workspace]\nmembers = [\"crates/*\"]\n", "neither a [package] nor workspace members"),
+            ("[workspace]\nmembers = [\"[\"]\n", "is not a glob"),
         ];
         for (manifest, why) in cases {
-            let err = read(&[("Cargo.toml", manifest)]).unwrap_err();
+            let err = read_files(&[("Cargo.toml", manifest)], "cargo build").unwrap_err();
             assert!(err.contains(why), "{manifest}: {err}");
         }
-        let err = read(&[("Cargo.toml", "[package]\nname = \"x\"\n"), (".cargo/config.toml", "")]).unwrap_err();
+        let err = read_files(&[("Cargo.toml", "[package]\nname = \"x\"\n"), (".cargo/config.toml", "")], "cargo build").unwrap_err();
         assert!(err.contains(".cargo/config.toml may change where dependencies come from"), "{err}");
         let context = BTreeSet::from(["Cargo.toml".to_owned()]);
-        assert!(package("", &context, &BTreeMap::new()).unwrap_err().contains("could not be read"));
+        assert!(read("", "cargo build", &context, &BTreeMap::new()).unwrap_err().contains("could not be read"));
     }
 
     #[test]
     fn the_script_stubs_builds_and_cleans_up() {
-        let p = Package {
-            name: "my-app".into(),
-            stubs: vec![Stub { path: "build.rs".into(), lib: false }, Stub { path: "src/lib.rs".into(), lib: true }],
+        let project = Project {
+            packages: vec![Package {
+                dir: String::new(),
+                name: "my-app".into(),
+                stubs: vec![Stub { path: "build.rs".into(), lib: false }, Stub { path: "src/lib.rs".into(), lib: true }],
+            }],
+            flags: vec!["--release".into()],
         };
-        let script = fetch_script(&p, "cargo build --release", true);
+        let script = project.fetch_script(true);
         assert!(script.starts_with("stubs=\nfor f in build.rs; do"), "{script}");
         assert!(script.contains("for f in src/lib.rs; do [ -e \"$f\" ] || { mkdir -p \"$(dirname \"$f\")\"; : > \"$f\";"), "{script}");
         assert!(script.contains("\ncargo build --release --locked\n"), "{script}");
         assert!(script.contains("target/*/.fingerprint/my-app-* target/*/build/my-app-* target/*/deps/my_app-*"), "{script}");
-        assert_eq!(p.describe(&script), "`cargo build --release --locked` (with stubs for build.rs, src/lib.rs)");
+        assert_eq!(project.describe(&script), "`cargo build --release --locked` (with stubs for build.rs, src/lib.rs)");
     }
 }
