@@ -66,8 +66,8 @@ pub struct CompileOpts {
     pub optimize: bool,
     /// Files of the build context, relative to it (read by the CLI).
     pub context_files: Option<std::collections::BTreeSet<String>>,
-    /// The text of the context's dependency manifests the presets read
-    /// (`Cargo.toml` files), by context path (read by the CLI).
+    /// The text of the context's files the presets read (`Cargo.toml`
+    /// files, `.cargo/config.toml`), by context path (read by the CLI).
     pub manifests: std::collections::BTreeMap<String, String>,
     /// Commits that touched each context path (from `git log`, by the CLI).
     pub changes: Option<passes::ChangeCounts>,

@@ -123,7 +123,7 @@ fn check_cargo_split(manifests: &[(&str, &str)], sources: &[(&str, &str)], build
     let p = project(&files);
     let dockerfile = compile(p.path(), &[]);
     for (manifest, _) in manifests {
-        let dir = manifest.trim_end_matches("Cargo.toml");
+        let dir = manifest.rsplit_once('/').map_or(String::new(), |(dir, _)| format!("{dir}/"));
         assert!(dockerfile.contains(&format!("COPY {manifest} /src/{dir}\n")), "{manifest} copied first:\n{dockerfile}");
     }
     let script = first_heredoc(&dockerfile);
@@ -182,12 +182,15 @@ fn check_cargo_split(manifests: &[(&str, &str)], sources: &[(&str, &str)], build
 }
 
 #[test]
-fn the_cargo_dependency_step_builds_any_package_shape_and_leaves_the_real_build_to_the_sources() {
+fn the_cargo_dependency_step_builds_any_package_shape_with_its_config_and_leaves_the_real_build_to_the_sources() {
     let manifest = "[package]\nname = \"shape-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[[bin]]\nname = \"cli\"\npath = \"src/cli.rs\"\n\n[[test]]\nname = \"smoke\"\n";
     check_cargo_split(
-        &[("Cargo.toml", manifest)],
+        &[("Cargo.toml", manifest), (".cargo/config.toml", "[build]\nrustflags = [\"--cfg\", \"from_config\"]\n")],
         &[
-            ("src/lib.rs", "pub fn greeting() -> &'static str { env!(\"GREETING\") }\n"),
+            (
+                "src/lib.rs",
+                "#[cfg(not(from_config))]\ncompile_error!(\"built without the cargo config\");\npub fn greeting() -> &'static str { env!(\"GREETING\") }\n",
+            ),
             ("src/cli.rs", "fn main() { println!(\"{}\", shape_app::greeting()); }\n"),
             ("build.rs", "fn main() { println!(\"cargo:rustc-env=GREETING=hello from the real sources\"); }\n"),
             ("tests/smoke.rs", "#[test]\nfn greets() { assert!(!shape_app::greeting().is_empty()); }\n"),

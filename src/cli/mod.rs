@@ -206,15 +206,19 @@ fn context_files(dir: &Path) -> Option<std::collections::BTreeSet<String>> {
     Some(files)
 }
 
-/// The text of the context's `Cargo.toml` files (what the cargo split
-/// reads to know the package's targets), by context path. Unreadable or
+/// The text of the context's `Cargo.toml` files and cargo configs (what
+/// the cargo split reads to know the packages' targets and whether the
+/// configs can travel with them), by context path. Unreadable or
 /// oversized ones are left out: the split then leaves that build whole.
 fn read_manifests(dir: &Path, files: &std::collections::BTreeSet<String>) -> std::collections::BTreeMap<String, String> {
     const MAX_MANIFESTS: usize = 64;
     const MAX_BYTES: u64 = 1 << 20;
     files
         .iter()
-        .filter(|f| *f == "Cargo.toml" || f.ends_with("/Cargo.toml"))
+        .filter(|f| {
+            let name = f.rsplit('/').next().unwrap_or(f);
+            name == "Cargo.toml" || ((name == "config.toml" || name == "config") && f.trim_end_matches(name).ends_with(".cargo/"))
+        })
         .take(MAX_MANIFESTS)
         .filter_map(|f| {
             let path = dir.join(f);

@@ -51,7 +51,8 @@ pub struct PassOpts<'a> {
     /// Files of the build context (relative paths), for the dependency
     /// split presets.
     pub context_files: Option<&'a BTreeSet<String>>,
-    /// The text of the context's `Cargo.toml` files, by context path.
+    /// The text of the context's `Cargo.toml` files and cargo configs, by
+    /// context path.
     pub manifests: &'a BTreeMap<String, String>,
     /// How often each context path changed, for ordering copies.
     pub changes: Option<&'a ChangeCounts>,

@@ -236,11 +236,30 @@ fn apply(steps: &mut Vec<Step>, split: &Split, dest: &str, context: &BTreeSet<St
     let mut message = format!(
         "split the {} dependencies out: {} copied and {shown} run before the sources, so a source change re-uses them",
         preset.name,
-        manifests.iter().cloned().chain(cargo.iter().flat_map(|p| p.member_manifests()).map(|m| format!("{src_dir}{m}Cargo.toml"))).collect::<Vec<_>>().join(", "),
+        manifests
+            .iter()
+            .cloned()
+            .chain(cargo.iter().flat_map(|p| p.configs.iter().map(|c| format!("{src_dir}{c}"))))
+            .chain(cargo.iter().flat_map(|p| p.member_manifests()).map(|m| format!("{src_dir}{m}Cargo.toml")))
+            .collect::<Vec<_>>()
+            .join(", "),
     );
     let mut deps = vec![manifest_copy];
     // A workspace's members (and the packages they reach by path): each
     // manifest into its own directory.
+    // A cargo config travels too: it sets the flags the dependencies are
+    // compiled with.
+    for config in cargo.iter().flat_map(|p| &p.configs) {
+        let config_dir = config.rsplit_once('/').map_or("", |(d, _)| d);
+        deps.push(Step {
+            kind: StepKind::Copy(Copy {
+                sources: vec![Spanned::new(format!("{src_dir}{config}"), span)],
+                to: Some(Spanned::new(format!("{}/{config_dir}/", dest.trim_end_matches('/')), span)),
+                ..Copy::default()
+            }),
+            span,
+        });
+    }
     for member in cargo.iter().flat_map(|p| p.member_manifests()) {
         deps.push(Step {
             kind: StepKind::Copy(Copy {

@@ -2,8 +2,8 @@
 //! sees (one, or a workspace's members and the path dependencies between
 //! them), which target files cargo needs to see before it builds their
 //! dependencies alone, and which builds it cannot split (a path
-//! dependency out of the context, a cargo config that may point at
-//! vendored sources).
+//! dependency out of the context, a cargo config that points at vendored
+//! sources).
 //!
 //! The dependency step copies only the manifests, so every target a
 //! manifest declares, and every one cargo would discover in the context,
@@ -22,6 +22,9 @@ pub(super) struct Project {
     /// Flags of the build's own `cargo build`/`cargo test` that choose
     /// what gets compiled and how (profile, features, packages, target).
     pub flags: Vec<String>,
+    /// Cargo configs of the copied directory (`.cargo/config.toml`), which
+    /// the dependency step needs too: they set flags and registries.
+    pub configs: Vec<String>,
 }
 
 /// A package the dependency step builds with stubs.
@@ -46,9 +49,11 @@ pub(super) struct Stub {
 /// ending in `/`) for a build running `script`, or says why its build
 /// stays whole.
 pub(super) fn read(dir: &str, script: &str, context: &BTreeSet<String>, manifests: &BTreeMap<String, String>) -> Result<Project, String> {
+    let mut configs = Vec::new();
     for config in [".cargo/config.toml", ".cargo/config"] {
         if context.contains(&format!("{dir}{config}")) {
-            return Err(format!("{dir}{config} may change where dependencies come from (vendored sources, a mirror)"));
+            check_config(&format!("{dir}{config}"), manifests)?;
+            configs.push(config.to_owned());
         }
     }
     let parse = |pkg_dir: &str| -> Result<toml::Table, String> {
@@ -98,7 +103,29 @@ pub(super) fn read(dir: &str, script: &str, context: &BTreeSet<String>, manifest
     for (pkg_dir, doc) in &docs {
         packages.push(package(dir, pkg_dir, doc, context)?);
     }
-    Ok(Project { packages, flags: build_flags(script) })
+    Ok(Project { packages, configs, flags: build_flags(script) })
+}
+
+/// Whether the cargo config at `path` can travel with the manifests: it
+/// must not point cargo at files the manifest copy does not bring
+/// (vendored or local sources, path overrides or patches) nor move the
+/// build's outputs (the step removes the stubs' products from `target/`).
+fn check_config(path: &str, files: &BTreeMap<String, String>) -> Result<(), String> {
+    let text = files.get(path).ok_or_else(|| format!("{path} could not be read"))?;
+    let config: toml::Table = text.parse().map_err(|_| format!("{path} is not valid TOML"))?;
+    let mut sources = config.get("source").and_then(toml::Value::as_table).into_iter().flat_map(|t| t.values());
+    if sources.any(|source| source.get("directory").is_some() || source.get("local-registry").is_some()) {
+        return Err(format!("{path} takes dependencies from local files (vendored sources)"));
+    }
+    for (key, why) in [("paths", "overrides dependencies with local paths"), ("patch", "patches dependencies")] {
+        if config.contains_key(key) {
+            return Err(format!("{path} {why}"));
+        }
+    }
+    if config.get("build").and_then(|b| b.get("target-dir")).is_some() {
+        return Err(format!("{path} moves the build's outputs (`build.target-dir`)"));
+    }
+    Ok(())
 }
 
 /// The member directories of a `[workspace]` that the context has.
@@ -374,7 +401,7 @@ mod tests {
 
     fn read_files(files: &[(&str, &str)], script: &str) -> Result<Project, String> {
         let context: BTreeSet<String> = files.iter().map(|(p, _)| p.to_string()).collect();
-        let manifests = files.iter().filter(|(p, _)| p.ends_with("Cargo.toml")).map(|(p, t)| (p.to_string(), t.to_string())).collect();
+        let manifests = files.iter().filter(|(p, _)| p.ends_with("Cargo.toml") || p.contains(".cargo/")).map(|(p, t)| (p.to_string(), t.to_string())).collect();
         read("", script, &context, &manifests)
     }
 
@@ -499,8 +526,17 @@ mod tests {
             let err = read_files(&[("Cargo.toml", manifest)], "cargo build").unwrap_err();
             assert!(err.contains(why), "{manifest}: {err}");
         }
-        let err = read_files(&[("Cargo.toml", "[package]\nname = \"x\"\n"), (".cargo/config.toml", "")], "cargo build").unwrap_err();
-        assert!(err.contains(".cargo/config.toml may change where dependencies come from"), "{err}");
+        for (config, why) in [
+            ("[source.crates-io]\nreplace-with = \"vendored\"\n[source.vendored]\ndirectory = \"vendor\"\n", "takes dependencies from local files"),
+            ("[build]\ntarget-dir = \"out\"\n", "moves the build's outputs"),
+            ("paths = [\"../x\"]\n", "overrides dependencies with local paths"),
+        ] {
+            let err = read_files(&[("Cargo.toml", "[package]\nname = \"x\"\n"), (".cargo/config.toml", config)], "cargo build").unwrap_err();
+            assert!(err.contains(why), "{config}: {err}");
+        }
+        let config = "[build]\nrustflags = [\"-Cdebuginfo=1\"]\n[source.crates-io]\nreplace-with = \"mirror\"\n[source.mirror]\nregistry = \"sparse+https://mirror.example/index/\"\n";
+        let project = read_files(&[("Cargo.toml", "[package]\nname = \"x\"\n"), (".cargo/config.toml", config)], "cargo build").unwrap();
+        assert_eq!(project.configs, [".cargo/config.toml"]);
         let context = BTreeSet::from(["Cargo.toml".to_owned()]);
         assert!(read("", "cargo build", &context, &BTreeMap::new()).unwrap_err().contains("could not be read"));
     }
@@ -514,6 +550,7 @@ mod tests {
                 stubs: vec![Stub { path: "build.rs".into(), lib: false }, Stub { path: "src/lib.rs".into(), lib: true }],
             }],
             flags: vec!["--release".into()],
+            configs: Vec::new(),
         };
         let script = project.fetch_script(true);
         assert!(script.starts_with("stubs=\nfor f in build.rs; do"), "{script}");
