@@ -181,6 +181,13 @@ fn check_cargo_split(manifests: &[(&str, &str)], sources: &[(&str, &str)], build
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from the real sources\n");
 }
 
+/// The target triple of the machine's rustc.
+fn host_triple() -> String {
+    let rustc = std::env::var("CARGO").ok().map(|c| Path::new(&c).with_file_name("rustc")).filter(|p| p.exists()).unwrap_or_else(|| "rustc".into());
+    let rustc = std::process::Command::new(rustc).arg("-vV").output().expect("rustc");
+    String::from_utf8_lossy(&rustc.stdout).lines().find_map(|l| l.strip_prefix("host: ").map(str::to_owned)).expect("rustc's host")
+}
+
 #[test]
 fn the_cargo_dependency_step_builds_any_package_shape_with_its_config_and_leaves_the_real_build_to_the_sources() {
     let manifest = "[package]\nname = \"shape-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[[bin]]\nname = \"cli\"\npath = \"src/cli.rs\"\n\n[[test]]\nname = \"smoke\"\n";
@@ -205,6 +212,7 @@ fn the_cargo_dependency_step_builds_any_package_shape_with_its_config_and_leaves
 #[test]
 fn the_cargo_dependency_step_builds_a_workspace() {
     let member = |name: &str, deps: &str| format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{deps}");
+    let host = host_triple();
     let (api, core, text) = (member("api", "app-core = { path = \"../core\" }\n"), member("app-core", "text = { path = \"../../text\" }\n"), member("text", ""));
     check_cargo_split(
         &[
@@ -218,8 +226,9 @@ fn the_cargo_dependency_step_builds_a_workspace() {
             ("crates/core/src/lib.rs", "pub fn greeting() -> String { format!(\"hello from the {}\", text::WHAT) }\n"),
             ("text/src/lib.rs", "pub const WHAT: &str = \"real sources\";\n"),
         ],
-        "cargo build --release -p api",
-        "target/release/api",
+        // With --target the outputs sit one level deeper: the stubs' must go too.
+        &format!("cargo build --release -p api --target {host}"),
+        &format!("target/{host}/release/api"),
         &["crates/api/src/main.rs", "crates/core/src/lib.rs", "text/src/lib.rs"],
     );
 }

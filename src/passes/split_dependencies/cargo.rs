@@ -270,9 +270,12 @@ impl Project {
         script.push_str("\nfor f in $stubs; do rm -f \"$f\"; rmdir -p \"$(dirname \"$f\")\" 2>/dev/null || true; done\nrm -rf");
         for name in self.packages.iter().map(|p| &p.name).collect::<BTreeSet<_>>() {
             let crate_name = name.replace('-', "_");
-            script.push_str(&format!(
-                " target/*/.fingerprint/{name}-* target/*/build/{name}-* target/*/deps/{crate_name}-* target/*/deps/lib{crate_name}-* target/*/{name} target/*/{name}.d"
-            ));
+            // target/PROFILE/…, and target/TRIPLE/PROFILE/… with --target.
+            for profile_dir in ["target/*", "target/*/*"] {
+                script.push_str(&format!(
+                    " {profile_dir}/.fingerprint/{name}-* {profile_dir}/build/{name}-* {profile_dir}/deps/{crate_name}-* {profile_dir}/deps/lib{crate_name}-* {profile_dir}/{name} {profile_dir}/{name}.d"
+                ));
+            }
         }
         script
     }
