@@ -236,15 +236,26 @@ fn the_cargo_dependency_step_builds_a_workspace() {
 #[test]
 fn explain_says_why_a_cargo_build_stays_whole() {
     let spec = r#"builder "b" from="rust:1.82-bookworm" { workdir "/src"; copy "."; run "cargo build --release"; }"#;
-    let p = project(&[("buildspec.kdl", spec), ("Cargo.toml", "[package]\nname = \"api\"\n[dependencies]\nshared = { path = \"../shared\" }\n"), ("src/main.rs", "")]);
-    let text = compile(p.path(), &[]);
-    assert!(text.contains("COPY . ./\nRUN"), "{text}");
-    let out = buildspec(&["explain"], p.path());
-    assert!(
-        stdout(&out).contains("buildspec.kdl:1 [split_dependencies] b: left the cargo build whole: Cargo.toml: the path dependency `shared` is not a package in the context (a `deps { … }` block splits it by hand)"),
-        "{}",
-        stdout(&out)
-    );
+    let cases = [
+        (
+            spec,
+            "[package]\nname = \"api\"\n[dependencies]\nshared = { path = \"../shared\" }\n",
+            "Cargo.toml: the path dependency `shared` is not a package in the context",
+        ),
+        (
+            r#"builder "b" from="rust:1.82-bookworm" { env CARGO_TARGET_DIR="/cache/target"; workdir "/src"; copy "."; run "cargo build --release"; }"#,
+            "[package]\nname = \"api\"\n",
+            "the stage sets CARGO_TARGET_DIR, so cargo's outputs are not where the dependency step cleans up after its stubs",
+        ),
+    ];
+    for (spec, manifest, why) in cases {
+        let p = project(&[("buildspec.kdl", spec), ("Cargo.toml", manifest), ("src/main.rs", "")]);
+        let text = compile(p.path(), &[]);
+        assert!(text.contains("COPY . ./\nRUN"), "{text}");
+        let out = buildspec(&["explain"], p.path());
+        let expected = format!("buildspec.kdl:1 [split_dependencies] b: left the cargo build whole: {why} (a `deps {{ … }}` block splits it by hand)");
+        assert!(stdout(&out).contains(&expected), "{}", stdout(&out));
+    }
 }
 
 #[test]
