@@ -63,8 +63,7 @@ pub fn split_dependencies(mut graph: Graph, context: Option<&BTreeSet<String>>, 
             continue;
         }
         let workdirs = facts::workdirs(&graph, id);
-        let target_dir_set = sets_variable(&graph, id, &["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"]);
-        match find_split(&graph.stages[i].steps, &workdirs, context, manifests, target_dir_set) {
+        match find_split(&graph.stages[i].steps, &workdirs, context, manifests) {
             Some(Found::Split(split)) => {
                 let dest = workdirs[split.run_idx].clone().expect("checked known");
                 let (message, span) = apply(&mut graph.stages[i].steps, &split, &dest, context);
@@ -104,7 +103,6 @@ fn find_split(
     workdirs: &[Option<String>],
     context: &BTreeSet<String>,
     manifests: &BTreeMap<String, String>,
-    target_dir_set: bool,
 ) -> Option<Found> {
     for (run_idx, step) in steps.iter().enumerate() {
         let StepKind::Run(run) = &step.kind else { continue };
@@ -130,11 +128,6 @@ fn find_split(
                     continue;
                 }
                 let cargo = if preset.name == "cargo" {
-                    if target_dir_set {
-                        // The step removes the stubs' products from target/.
-                        let reason = "the stage sets CARGO_TARGET_DIR, so cargo's outputs are not where the dependency step cleans up after its stubs".to_owned();
-                        return Some(Found::Kept { preset: preset.name, reason, span: steps[copy_idx].span });
-                    }
                     match cargo::read(&src_dir, &run.script, context, manifests) {
                         Ok(package) => Some(package),
                         Err(reason) => return Some(Found::Kept { preset: preset.name, reason, span: steps[copy_idx].span }),
@@ -147,21 +140,6 @@ fn find_split(
         }
     }
     None
-}
-
-/// Whether stage `id`, or a stage it derives from, declares an `env` or
-/// `arg` with one of these names.
-fn sets_variable(graph: &Graph, id: StageId, names: &[&str]) -> bool {
-    let stage = graph.stage(id);
-    let mut found = false;
-    crate::graph::build::for_each_step(&stage.steps, &mut |step| {
-        found |= match &step.kind {
-            StepKind::Env(pairs) => pairs.iter().any(|(k, _)| names.contains(&k.value.as_str())),
-            StepKind::Arg(arg) => names.contains(&arg.name.value.as_str()),
-            _ => false,
-        };
-    });
-    found || stage.base.stages().iter().any(|base| sets_variable(graph, *base, names))
 }
 
 /// Splits a script into simple `&&`/newline segments, or `None` when it is

@@ -109,7 +109,8 @@ pub(super) fn read(dir: &str, script: &str, context: &BTreeSet<String>, manifest
 /// Whether the cargo config at `path` can travel with the manifests: it
 /// must not point cargo at files the manifest copy does not bring
 /// (vendored or local sources, path overrides or patches) nor move the
-/// build's outputs (the step removes the stubs' products from `target/`).
+/// build's outputs (the step removes the stubs' products from the target
+/// directory it knows from the environment).
 fn check_config(path: &str, files: &BTreeMap<String, String>) -> Result<(), String> {
     let text = files.get(path).ok_or_else(|| format!("{path} could not be read"))?;
     let config: toml::Table = text.parse().map_err(|_| format!("{path} is not valid TOML"))?;
@@ -267,11 +268,13 @@ impl Project {
             script.push(' ');
             script.push_str(flag);
         }
-        script.push_str("\nfor f in $stubs; do rm -f \"$f\"; rmdir -p \"$(dirname \"$f\")\" 2>/dev/null || true; done\nrm -rf");
+        // Where cargo put its outputs: the image or the stage may move them.
+        script.push_str("\nfor f in $stubs; do rm -f \"$f\"; rmdir -p \"$(dirname \"$f\")\" 2>/dev/null || true; done\n");
+        script.push_str("t=\"${CARGO_TARGET_DIR:-${CARGO_BUILD_TARGET_DIR:-target}}\"\nrm -rf");
         for name in self.packages.iter().map(|p| &p.name).collect::<BTreeSet<_>>() {
             let crate_name = name.replace('-', "_");
-            // target/PROFILE/…, and target/TRIPLE/PROFILE/… with --target.
-            for profile_dir in ["target/*", "target/*/*"] {
+            // PROFILE/…, and TRIPLE/PROFILE/… with --target.
+            for profile_dir in ["\"$t\"/*", "\"$t\"/*/*"] {
                 script.push_str(&format!(
                     " {profile_dir}/.fingerprint/{name}-* {profile_dir}/build/{name}-* {profile_dir}/deps/{crate_name}-* {profile_dir}/deps/lib{crate_name}-* {profile_dir}/{name} {profile_dir}/{name}.d"
                 ));
@@ -490,7 +493,7 @@ mod tests {
         assert!(script.contains("for f in crates/api/src/main.rs; do"), "{script}");
         assert!(script.contains("for f in crates/core/src/lib.rs util/src/lib.rs; do"), "{script}");
         assert!(script.contains("\ncargo build --release -p api --features fast --locked\n"), "{script}");
-        assert!(script.contains("target/*/.fingerprint/app-core-* target/*/build/app-core-* target/*/deps/app_core-*"), "{script}");
+        assert!(script.contains("\"$t\"/*/.fingerprint/app-core-* \"$t\"/*/build/app-core-* \"$t\"/*/deps/app_core-*"), "{script}");
     }
 
     #[test]
@@ -559,7 +562,7 @@ mod tests {
         assert!(script.starts_with("stubs=\nfor f in build.rs; do"), "{script}");
         assert!(script.contains("for f in src/lib.rs; do [ -e \"$f\" ] || { mkdir -p \"$(dirname \"$f\")\"; : > \"$f\";"), "{script}");
         assert!(script.contains("\ncargo build --release --locked\n"), "{script}");
-        assert!(script.contains("target/*/.fingerprint/my-app-* target/*/build/my-app-* target/*/deps/my_app-*"), "{script}");
+        assert!(script.contains("\nt=\"${CARGO_TARGET_DIR:-${CARGO_BUILD_TARGET_DIR:-target}}\"\nrm -rf \"$t\"/*/.fingerprint/my-app-* \"$t\"/*/build/my-app-* \"$t\"/*/deps/my_app-*"), "{script}");
         assert_eq!(project.describe(&script), "`cargo build --release --locked` (with stubs for build.rs, src/lib.rs)");
     }
 }
