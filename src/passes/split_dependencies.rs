@@ -212,14 +212,6 @@ fn apply(steps: &mut Vec<Step>, split: &Split, dest: &str, context: &BTreeSet<St
             }
         }
     };
-    let manifest_copy = Step {
-        kind: StepKind::Copy(Copy {
-            sources: manifests.iter().map(|m| Spanned::new(m.clone(), span)).collect(),
-            to: Some(Spanned::new(format!("{}/", dest.trim_end_matches('/')), span)),
-            ..Copy::default()
-        }),
-        span,
-    };
     let fetch_run = Step {
         kind: StepKind::Run(Run {
             script: Spanned::new(fetch.clone(), span),
@@ -229,6 +221,7 @@ fn apply(steps: &mut Vec<Step>, split: &Split, dest: &str, context: &BTreeSet<St
         }),
         span: steps[run_idx].span,
     };
+    let extra: Vec<String> = cargo.iter().flat_map(|p| p.extra_files()).collect();
     let shown = match cargo {
         Some(project) => project.describe(&fetch),
         None => format!("`{}`", fetch.lines().find(|l| l.contains(preset.name) || l.contains("install")).unwrap_or(&fetch).trim()),
@@ -236,39 +229,24 @@ fn apply(steps: &mut Vec<Step>, split: &Split, dest: &str, context: &BTreeSet<St
     let mut message = format!(
         "split the {} dependencies out: {} copied and {shown} run before the sources, so a source change re-uses them",
         preset.name,
-        manifests
-            .iter()
-            .cloned()
-            .chain(cargo.iter().flat_map(|p| p.configs.iter().map(|c| format!("{src_dir}{c}"))))
-            .chain(cargo.iter().flat_map(|p| p.member_manifests()).map(|m| format!("{src_dir}{m}Cargo.toml")))
-            .collect::<Vec<_>>()
-            .join(", "),
+        manifests.iter().cloned().chain(extra.iter().map(|f| format!("{src_dir}{f}"))).collect::<Vec<_>>().join(", "),
     );
-    let mut deps = vec![manifest_copy];
-    // A workspace's members (and the packages they reach by path): each
-    // manifest into its own directory.
-    // A cargo config travels too: it sets the flags the dependencies are
-    // compiled with.
-    for config in cargo.iter().flat_map(|p| &p.configs) {
-        let config_dir = config.rsplit_once('/').map_or("", |(d, _)| d);
-        deps.push(Step {
-            kind: StepKind::Copy(Copy {
-                sources: vec![Spanned::new(format!("{src_dir}{config}"), span)],
-                to: Some(Spanned::new(format!("{}/{config_dir}/", dest.trim_end_matches('/')), span)),
-                ..Copy::default()
-            }),
-            span,
-        });
-    }
-    for member in cargo.iter().flat_map(|p| p.member_manifests()) {
-        deps.push(Step {
-            kind: StepKind::Copy(Copy {
-                sources: vec![Spanned::new(format!("{src_dir}{member}Cargo.toml"), span)],
-                to: Some(Spanned::new(format!("{}/{member}", dest.trim_end_matches('/')), span)),
-                ..Copy::default()
-            }),
-            span,
-        });
+    // The top manifests into the working directory; each further file
+    // (a cargo config, a workspace member's manifest) into its own
+    // directory below it.
+    let dest = dest.trim_end_matches('/');
+    let copy_into = |sources: Vec<String>, to: String| Step {
+        kind: StepKind::Copy(Copy {
+            sources: sources.into_iter().map(|s| Spanned::new(s, span)).collect(),
+            to: Some(Spanned::new(to, span)),
+            ..Copy::default()
+        }),
+        span,
+    };
+    let mut deps = vec![copy_into(manifests.clone(), format!("{dest}/"))];
+    for file in &extra {
+        let dir = file.rsplit_once('/').map_or("", |(dir, _)| dir);
+        deps.push(copy_into(vec![format!("{src_dir}{file}")], format!("{dest}/{dir}/")));
     }
     deps.push(fetch_run);
     if !prepare.is_empty() {

@@ -69,11 +69,7 @@ pub(super) fn read(dir: &str, script: &str, context: &BTreeSet<String>, manifest
     if let Some(workspace) = root.get("workspace").and_then(toml::Value::as_table) {
         queue.extend(members(dir, workspace, context)?);
         // `[workspace.dependencies]` may name packages by path too.
-        let mut rest = workspace.clone();
-        while let Some((dep, target)) = path_dependency(&rest, "") {
-            queue.push_back(target);
-            remove_dependency(&mut rest, &dep);
-        }
+        queue.extend(path_dependencies(workspace, "").into_iter().map(|(_, target)| target));
     }
     if let Some(what) = patched_with_a_path(&root) {
         return Err(format!("{dir}Cargo.toml patches `{what}` with a local path: the dependencies built against it need its real sources"));
@@ -89,13 +85,11 @@ pub(super) fn read(dir: &str, script: &str, context: &BTreeSet<String>, manifest
             continue;
         }
         let doc = if pkg_dir.is_empty() { root.clone() } else { parse(&pkg_dir)? };
-        let mut rest = doc.clone();
-        while let Some((dep, target)) = path_dependency(&rest, &pkg_dir) {
+        for (dep, target) in path_dependencies(&doc, &pkg_dir) {
             if !manifests.contains_key(&format!("{dir}{target}Cargo.toml")) {
                 return Err(format!("{dir}{pkg_dir}Cargo.toml: the path dependency `{dep}` is not a package in the context"));
             }
             queue.push_back(target);
-            remove_dependency(&mut rest, &dep);
         }
         docs.insert(pkg_dir, doc);
     }
@@ -229,10 +223,12 @@ fn package(dir: &str, pkg_dir: &str, doc: &toml::Table, context: &BTreeSet<Strin
 }
 
 impl Project {
-    /// The manifests below the copied directory (members, path
-    /// dependencies), to copy beside the top ones.
-    pub(super) fn member_manifests(&self) -> impl Iterator<Item = &str> {
-        self.packages.iter().map(|p| p.dir.as_str()).filter(|d| !d.is_empty())
+    /// What the dependency step copies besides the top manifests, relative
+    /// to the copied directory: the cargo configs, and the manifests of
+    /// the members and of the packages they reach by path.
+    pub(super) fn extra_files(&self) -> impl Iterator<Item = String> + '_ {
+        let manifests = self.packages.iter().filter(|p| !p.dir.is_empty()).map(|p| format!("{}Cargo.toml", p.dir));
+        self.configs.iter().cloned().chain(manifests)
     }
 
     /// How `explain` names the dependency step.
@@ -329,23 +325,21 @@ fn build_flags(script: &str) -> Vec<String> {
     flags
 }
 
-/// The first dependency, in any dependency table of `doc`, that is a
-/// path: its name and its directory relative to the copied one (ending in
-/// `/`; one that leaves the copied directory starts with `../`).
-fn path_dependency(doc: &toml::Table, pkg_dir: &str) -> Option<(String, String)> {
+/// The dependencies, in every dependency table of `doc`, that are paths:
+/// each name and directory relative to the copied one (ending in `/`; one
+/// that leaves the copied directory starts with `../`), in table order.
+fn path_dependencies(doc: &toml::Table, pkg_dir: &str) -> Vec<(String, String)> {
     const TABLES: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
-    let in_table = |table: Option<&toml::Value>| -> Option<(String, String)> {
-        let (name, dep) = table?.as_table()?.iter().find(|(_, dep)| dep.get("path").is_some())?;
-        let path = dep.get("path")?.as_str().unwrap_or("/");
-        Some((name.clone(), join(pkg_dir, path).unwrap_or_else(|| format!("../{path}/"))))
-    };
-    let targets = doc.get("target").and_then(toml::Value::as_table).into_iter().flat_map(|t| t.values());
-    TABLES
-        .iter()
-        .map(|t| in_table(doc.get(*t)))
-        .chain(targets.flat_map(|platform| TABLES.iter().map(move |t| in_table(platform.get(*t)))))
-        .flatten()
-        .next()
+    let platforms = doc.get("target").and_then(toml::Value::as_table).into_iter().flat_map(|t| t.values());
+    let tables = TABLES.iter().filter_map(|t| doc.get(*t)).chain(platforms.flat_map(|platform| TABLES.iter().filter_map(move |t| platform.get(*t))));
+    tables
+        .filter_map(toml::Value::as_table)
+        .flat_map(|table| table.iter())
+        .filter_map(|(name, dep)| {
+            let path = dep.get("path")?.as_str().unwrap_or("/");
+            Some((name.clone(), join(pkg_dir, path).unwrap_or_else(|| format!("../{path}/"))))
+        })
+        .collect()
 }
 
 /// A crate that `[patch]` or `[replace]` points at a local path.
@@ -353,26 +347,6 @@ fn patched_with_a_path(doc: &toml::Table) -> Option<String> {
     let with_path = |table: &toml::Value| table.as_table()?.iter().find(|(_, dep)| dep.get("path").is_some()).map(|(name, _)| name.clone());
     let patches = doc.get("patch").and_then(toml::Value::as_table).into_iter().flat_map(|t| t.values());
     patches.chain(doc.get("replace")).find_map(with_path)
-}
-
-/// Drops dependency `name` from every dependency table (so the next
-/// [`path_dependency`] finds the next one).
-fn remove_dependency(doc: &mut toml::Table, name: &str) {
-    fn drop_in(table: Option<&mut toml::Value>, name: &str) {
-        if let Some(t) = table.and_then(toml::Value::as_table_mut) {
-            t.remove(name);
-        }
-    }
-    for t in ["dependencies", "dev-dependencies", "build-dependencies"] {
-        drop_in(doc.get_mut(t), name);
-    }
-    if let Some(platforms) = doc.get_mut("target").and_then(toml::Value::as_table_mut) {
-        for (_, platform) in platforms.iter_mut() {
-            for t in ["dependencies", "dev-dependencies", "build-dependencies"] {
-                drop_in(platform.get_mut(t), name);
-            }
-        }
-    }
 }
 
 /// `path` (relative to `pkg_dir`) as a directory relative to the copied
@@ -487,7 +461,7 @@ mod tests {
         let project = read_files(&files, "cargo build --release -p api --features fast && cp target/release/api /bin").unwrap();
         let dirs: Vec<(&str, &str)> = project.packages.iter().map(|p| (p.dir.as_str(), p.name.as_str())).collect();
         assert_eq!(dirs, [("crates/api/", "api"), ("crates/core/", "app-core"), ("util/", "util")]);
-        assert_eq!(project.member_manifests().collect::<Vec<_>>(), ["crates/api/", "crates/core/", "util/"]);
+        assert_eq!(project.extra_files().collect::<Vec<_>>(), ["crates/api/Cargo.toml", "crates/core/Cargo.toml", "util/Cargo.toml"]);
         assert_eq!(project.flags, ["--release", "-p", "api", "--features", "fast"]);
         let script = project.fetch_script(true);
         assert!(script.contains("for f in crates/api/src/main.rs; do"), "{script}");
