@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::source::{SourceFile, Span};
+use crate::source::{Sources, Span};
 
 pub use miette::Severity;
 
@@ -74,6 +74,10 @@ pub enum Code {
     Empty,
     /// A test stage that cannot gate a runtime because it derives from it.
     GateImpossible,
+    /// An `include` whose file cannot be read (missing, not UTF-8, too large).
+    IncludeMissing,
+    /// Files that include each other in a loop.
+    IncludeCycle,
 }
 
 impl Code {
@@ -106,6 +110,8 @@ impl Code {
         Code::UnknownTarget,
         Code::Empty,
         Code::GateImpossible,
+        Code::IncludeMissing,
+        Code::IncludeCycle,
     ];
 
     /// The stable code string, `buildspec::<area>::<name>`.
@@ -139,6 +145,8 @@ impl Code {
             Code::UnknownTarget => "buildspec::graph::unknown_target",
             Code::Empty => "buildspec::spec::empty",
             Code::GateImpossible => "buildspec::graph::gate_impossible",
+            Code::IncludeMissing => "buildspec::spec::include_missing",
+            Code::IncludeCycle => "buildspec::spec::include_cycle",
         }
     }
 }
@@ -247,7 +255,8 @@ pub struct Parsed<T> {
 /// warnings. Renders them the way the CLI prints them.
 #[derive(Debug)]
 pub struct Failure {
-    pub source: SourceFile,
+    /// The spec file and the files it includes.
+    pub sources: Sources,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -265,8 +274,9 @@ pub struct RenderOpts {
 }
 
 /// Renders diagnostics with miette, one after the other, each with the
-/// spec's name, line and column and the offending text underlined.
-pub fn render(source: &SourceFile, diagnostics: &[Diagnostic], opts: RenderOpts) -> String {
+/// name, line and column of the file it is in (the spec or a file it
+/// includes) and the offending text underlined.
+pub fn render(sources: &Sources, diagnostics: &[Diagnostic], opts: RenderOpts) -> String {
     let theme = if opts.color {
         miette::GraphicalTheme::unicode()
     } else {
@@ -275,14 +285,42 @@ pub fn render(source: &SourceFile, diagnostics: &[Diagnostic], opts: RenderOpts)
     let handler = miette::GraphicalReportHandler::new_themed(theme)
         .with_width(opts.width)
         .with_links(false);
-    let named = miette::NamedSource::new(source.name.clone(), source.text.to_string());
+    let named: Vec<miette::NamedSource<String>> =
+        sources.files().iter().map(|f| miette::NamedSource::new(f.name.clone(), f.text.to_string())).collect();
     let mut out = String::new();
     for diag in diagnostics {
-        let report = MietteView { diag, source: &named };
+        let file_idx = diag.span.map_or(0, |span| file_index(sources, span.offset));
+        let file = &sources.files()[file_idx];
+        // Spans into this file, made local to its text; related places in
+        // another file are named in the help instead.
+        let local = |span: Span| Span::new(span.offset - file.base, span.len);
+        let mut view = diag.clone();
+        view.span = diag.span.map(local);
+        view.related.clear();
+        let mut elsewhere = Vec::new();
+        for (span, label) in &diag.related {
+            if file_index(sources, span.offset) == file_idx {
+                view.related.push((local(*span), label.clone()));
+            } else {
+                elsewhere.push(format!("{label}: {}", sources.locate(span.offset)));
+            }
+        }
+        if !elsewhere.is_empty() {
+            let extra = elsewhere.join("; ");
+            view.help = Some(match view.help {
+                Some(help) => format!("{help} ({extra})"),
+                None => extra,
+            });
+        }
+        let report = MietteView { diag: &view, source: &named[file_idx] };
         // Writing into a String cannot fail.
         let _ = handler.render_report(&mut out, &report);
     }
     out
+}
+
+fn file_index(sources: &Sources, offset: usize) -> usize {
+    sources.files().iter().rposition(|f| f.base <= offset).unwrap_or(0)
 }
 
 /// Adapts a [`Diagnostic`] to miette, borrowing the source.

@@ -25,6 +25,7 @@ pub mod plan;
 pub mod source;
 pub mod spec;
 pub mod syntax;
+pub mod workspace;
 
 use diag::{Code, Diagnostic, Diagnostics, Failure};
 use source::SourceFile;
@@ -91,21 +92,30 @@ pub struct Compiled {
     pub graph: graph::Graph,
     /// Warnings (never errors).
     pub warnings: Vec<Diagnostic>,
+    /// The spec file and the files it includes, for turning spans into
+    /// `file:line`.
+    pub sources: source::Sources,
 }
 
 /// Compiles a spec's text to a Dockerfile and .dockerignore. On failure,
 /// every diagnostic found is returned together.
 pub fn compile(source: &SourceFile, opts: &CompileOpts) -> Result<Compiled, Failure> {
-    let fail = |diagnostics: Vec<Diagnostic>| Failure { source: source.clone(), diagnostics };
-    let parsed = syntax::parse(source);
+    compile_parsed(&syntax::parse(source), opts)
+}
+
+/// Compiles a parsed spec (see [`syntax::parse_with_includes`]), so that a
+/// caller that read the spec for its context parses it only once.
+pub fn compile_parsed(parsed: &syntax::ParsedSpec, opts: &CompileOpts) -> Result<Compiled, Failure> {
+    let sources = &parsed.sources;
+    let fail = |diagnostics: Vec<Diagnostic>| Failure { sources: sources.clone(), diagnostics };
     let mut diags = Diagnostics::default();
     // A file that is not KDL has no spec to check further.
     if parsed.diagnostics.iter().any(|d| d.code == Code::KdlSyntax) {
-        diags.extend(parsed.diagnostics);
+        diags.extend(parsed.diagnostics.iter().cloned());
         return Err(fail(diags.into_sorted()));
     }
-    diags.extend(parsed.diagnostics);
-    let built = graph::build(&parsed.value);
+    diags.extend(parsed.diagnostics.iter().cloned());
+    let built = graph::build(&parsed.spec);
     diags.extend(built.diagnostics);
     let graph = match built.value {
         Some(graph) if !diags.has_errors() => graph,
@@ -149,13 +159,10 @@ pub fn compile(source: &SourceFile, opts: &CompileOpts) -> Result<Compiled, Fail
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(fail(diagnostics));
     }
-    let line_of = |offset: usize| source.line_of(offset);
-    let spec_name = std::path::Path::new(&source.name)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| source.name.clone());
-    let emit_opts = emit::EmitOpts { spec_name: &spec_name, line_of: &line_of, syntax: opts.frontend.syntax() };
+    let locate = |offset: usize| sources.locate(offset);
+    let spec_name = sources.locate(0).name;
+    let emit_opts = emit::EmitOpts { spec_name: &spec_name, locate: &locate, syntax: opts.frontend.syntax() };
     let (dockerfile, instructions) = emit::emit_dockerfile(&graph, &emit_opts);
     let dockerignore = emit::emit_dockerignore(&graph, &spec_name);
-    Ok(Compiled { dockerfile, dockerignore, instructions, graph, warnings: diagnostics })
+    Ok(Compiled { dockerfile, dockerignore, instructions, graph, warnings: diagnostics, sources: sources.clone() })
 }

@@ -22,7 +22,7 @@ use crate::Compiled;
 pub struct PlannedStep {
     pub stage: String,
     /// Spec line the step comes from.
-    pub line: usize,
+    pub at: crate::source::Location,
     /// The first line of the instruction.
     pub instruction: String,
     pub rebuild: bool,
@@ -30,7 +30,7 @@ pub struct PlannedStep {
 
 /// The steps of every emitted stage, in order, for a change of `changed`
 /// (paths relative to the build context).
-pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[String]) -> Vec<PlannedStep> {
+pub fn plan(compiled: &Compiled, changed: &[String]) -> Vec<PlannedStep> {
     let changed: Vec<String> = changed.iter().map(|p| crate::passes::facts::normalize(p)).collect();
     let ignore = ContextIgnore::new(&compiled.graph);
     let visible: Vec<&String> = changed.iter().filter(|p| !ignore.excludes(p)).collect();
@@ -90,7 +90,7 @@ pub fn plan(compiled: &Compiled, source: &crate::source::SourceFile, changed: &[
         }
         res.push(PlannedStep {
             stage: stage.clone(),
-            line: source.line_of(origin.span.offset),
+            at: compiled.sources.locate(origin.span.offset),
             instruction: display(&ins.text),
             rebuild,
         });

@@ -141,7 +141,7 @@ fn spec_path_defaults_to_the_current_directory() {
 fn compile_text(text: &str) -> String {
     let source = buildspec::source::SourceFile::new("buildspec.kdl", text.to_owned());
     buildspec::compile(&source, &buildspec::CompileOpts::new()).map(|c| c.dockerfile).unwrap_or_else(|f| {
-        panic!("{}", buildspec::diag::render(&source, &f.diagnostics, buildspec::diag::RenderOpts { color: false, width: 100 }))
+        panic!("{}", buildspec::diag::render(&f.sources, &f.diagnostics, buildspec::diag::RenderOpts { color: false, width: 100 }))
     })
 }
 

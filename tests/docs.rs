@@ -43,7 +43,7 @@ fn every_kdl_block_in_the_docs_compiles() {
                 panic!(
                     "{}:{line}: block does not compile:\n{}",
                     file.display(),
-                    buildspec::diag::render(&source, &failure.diagnostics, opts)
+                    buildspec::diag::render(&failure.sources, &failure.diagnostics, opts)
                 );
             }
         }

@@ -85,7 +85,7 @@ fn check(template: &str, value: &str) -> Result<(), TestCaseError> {
     match buildspec::compile(&source, &opts) {
         Err(failure) => {
             prop_assert!(failure.n_errors() > 0, "a failure without an error for {text}");
-            let rendered = buildspec::diag::render(&source, &failure.diagnostics, buildspec::diag::RenderOpts { color: false, width: 80 });
+            let rendered = buildspec::diag::render(&failure.sources, &failure.diagnostics, buildspec::diag::RenderOpts { color: false, width: 80 });
             prop_assert!(!rendered.is_empty());
         }
         Ok(compiled) => {

@@ -74,7 +74,7 @@ fn compile_never_panics(text: &str) -> Result<(), TestCaseError> {
             Err(failure) => {
                 prop_assert!(failure.n_errors() > 0);
                 let opts = buildspec::diag::RenderOpts { color: true, width: 60 };
-                buildspec::diag::render(&source, &failure.diagnostics, opts);
+                buildspec::diag::render(&failure.sources, &failure.diagnostics, opts);
             }
         }
     }

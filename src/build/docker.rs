@@ -21,14 +21,14 @@ pub enum Error {
     #[error("no docker engine reachable{}: start dockerd, or point DOCKER_HOST or --host at an engine (e.g. --host tcp://127.0.0.1:2375)", .host.as_deref().map(|h| format!(" at {h}")).unwrap_or_default())]
     NoEngine { host: Option<String> },
     #[error("{}", describe_step_failure(.stage.as_deref(), .spec_line.as_ref(), .also, .message))]
-    StepFailed { stage: Option<String>, spec_line: Option<(String, usize)>, also: String, message: String },
+    StepFailed { stage: Option<String>, spec_line: Option<crate::source::Location>, also: String, message: String },
     #[error("running docker: {0}")]
     Io(#[from] std::io::Error),
 }
 
-fn describe_step_failure(stage: Option<&str>, spec_line: Option<&(String, usize)>, also: &str, message: &str) -> String {
+fn describe_step_failure(stage: Option<&str>, spec_line: Option<&crate::source::Location>, also: &str, message: &str) -> String {
     match (stage, spec_line) {
-        (Some(stage), Some((file, line))) => format!("stage `{stage}` failed at {file}:{line}{also}: {message}"),
+        (Some(stage), Some(at)) => format!("stage `{stage}` failed at {at}{also}: {message}"),
         _ => format!("the build failed: {message}"),
     }
 }
@@ -164,8 +164,8 @@ fn classify_failure(req: &BuildRequest<'_>, log: &str) -> Error {
     match instruction.and_then(|ins| ins.origin.as_ref()) {
         Some(origin) => Error::StepFailed {
             stage: Some(origin.stage.clone()),
-            also: crate::build::fused_tests_note(&origin.fused_tests, req.spec_name, req.source),
-            spec_line: Some((req.spec_name.to_owned(), req.source.line_of(origin.span.offset))),
+            also: crate::build::fused_tests_note(&origin.fused_tests, &req.compiled.sources),
+            spec_line: Some(req.compiled.sources.locate(origin.span.offset)),
             message,
         },
         None => Error::StepFailed { stage: None, spec_line: None, also: String::new(), message },

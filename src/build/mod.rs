@@ -24,10 +24,6 @@ pub enum Progress {
 #[derive(Debug, Clone)]
 pub struct BuildRequest<'a> {
     pub compiled: &'a crate::Compiled,
-    /// The spec file's name, for messages.
-    pub spec_name: &'a str,
-    /// The spec's text, to turn spans into line numbers.
-    pub source: &'a crate::source::SourceFile,
     /// The build context directory.
     pub context_dir: PathBuf,
     /// The stage to build (the compiled default target when `None`).
@@ -47,12 +43,12 @@ pub struct BuildRequest<'a> {
 /// ` (the step also runs test `unit`, buildspec.kdl:30)` for a RUN the
 /// optimizer folded tests into (see `Run::fused_tests`), so that a failure
 /// names every spec step it may come from; empty for any other step.
-pub(crate) fn fused_tests_note(tests: &[crate::source::Spanned<String>], spec_name: &str, source: &crate::source::SourceFile) -> String {
+pub(crate) fn fused_tests_note(tests: &[crate::source::Spanned<String>], sources: &crate::source::Sources) -> String {
     if tests.is_empty() {
         return String::new();
     }
     let named: Vec<String> =
-        tests.iter().map(|t| format!("test `{}`, {spec_name}:{}", t.value, source.line_of(t.span.offset))).collect();
+        tests.iter().map(|t| format!("test `{}`, {}", t.value, sources.locate(t.span.offset))).collect();
     format!(" (the step also runs {})", named.join("; "))
 }
 

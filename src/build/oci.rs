@@ -53,7 +53,8 @@ impl Output {
 #[derive(Debug, Clone)]
 pub struct OciRequest<'a> {
     pub graph: &'a Graph,
-    pub source: &'a crate::source::SourceFile,
+    /// The spec's files, to turn spans into `file:line`.
+    pub sources: &'a crate::source::Sources,
     pub context_dir: PathBuf,
     /// Image reference (as written in the spec, args expanded) → source.
     pub bases: HashMap<String, String>,
@@ -76,10 +77,10 @@ pub struct OciRequest<'a> {
 pub enum Error {
     #[error("base image `{image}` (stage `{stage}`): {error}\n  pass --base {image}=SOURCE to take it from docker-archive:FILE, oci:DIR, oci-archive:FILE or registry:HOST/REPO:TAG")]
     NoBase { image: String, stage: String, error: source::Error },
-    #[error("stage `{stage}` failed at {file}:{line}{also}: {message}")]
-    StepFailed { stage: String, file: String, line: usize, also: String, message: String },
-    #[error("stage `{stage}` at {file}:{line}: {what} is not supported by the oci backend yet; use --backend docker")]
-    Unsupported { stage: String, file: String, line: usize, what: String },
+    #[error("stage `{stage}` failed at {at}{also}: {message}")]
+    StepFailed { stage: String, at: crate::source::Location, also: String, message: String },
+    #[error("stage `{stage}` at {at}: {what} is not supported by the oci backend yet; use --backend docker")]
+    Unsupported { stage: String, at: crate::source::Location, what: String },
     #[error(transparent)]
     Source(#[from] source::Error),
     #[error("pushing {reference}: {error}")]
@@ -124,7 +125,6 @@ struct Builder<'a> {
     store: Store,
     empty: PathBuf,
     scratch: crate::build::scratch::Scratch,
-    spec_name: String,
     stat: crate::oci::stat_cache::StatCache,
 }
 
@@ -149,9 +149,8 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
     let empty = req.cache_dir.join("empty");
     fs::create_dir_all(&empty).map_err(io_ctx("making the cache directories"))?;
     let scratch = crate::build::scratch::Scratch::create(&req.cache_dir.join("scratch")).map_err(io_ctx("making a scratch directory"))?;
-    let spec_name = Path::new(&req.source.name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let stat = crate::oci::stat_cache::StatCache::load(&req.cache_dir.join("stat"), &req.context_dir);
-    let mut b = Builder { req, store, empty, scratch, spec_name, stat };
+    let mut b = Builder { req, store, empty, scratch, stat };
     let mut states: HashMap<StageId, State> = HashMap::new();
     let mut executed_runs = 0;
     for id in &req.graph.order {
@@ -214,12 +213,12 @@ fn key_of(parts: &[&str]) -> Digest {
 }
 
 impl Builder<'_> {
-    fn line(&self, span: crate::source::Span) -> usize {
-        self.req.source.line_of(span.offset)
+    fn locate(&self, span: crate::source::Span) -> crate::source::Location {
+        self.req.sources.locate(span.offset)
     }
 
     fn fail(&self, stage: &str, span: crate::source::Span, message: impl Into<String>) -> Error {
-        Error::StepFailed { stage: stage.to_owned(), file: self.spec_name.clone(), line: self.line(span), also: String::new(), message: message.into() }
+        Error::StepFailed { stage: stage.to_owned(), at: self.locate(span), also: String::new(), message: message.into() }
     }
 
     fn base_image(&self, stage: &str, image: &str) -> Result<State, Error> {
@@ -420,7 +419,7 @@ impl Builder<'_> {
                     self.copy_step(stage, step, &copy, &crate::emit::step_text(step), state, states)?;
                 }
                 _ => {
-                    return Err(Error::Unsupported { stage: stage.to_owned(), file: self.spec_name.clone(), line: self.line(step.span), what: "`add` of a URL or git repository".to_owned() });
+                    return Err(Error::Unsupported { stage: stage.to_owned(), at: self.locate(step.span), what: "`add` of a URL or git repository".to_owned() });
                 }
             },
             StepKind::Run(run) => self.run(stage, step, run, &run.script.value, state, states, executed)?,
@@ -720,11 +719,10 @@ impl Builder<'_> {
         *executed += 1;
         if code != 0 {
             let _ = fs::remove_dir_all(&upper);
-            let also = crate::build::fused_tests_note(&run.fused_tests, &self.spec_name, self.req.source);
+            let also = crate::build::fused_tests_note(&run.fused_tests, self.req.sources);
             return Err(Error::StepFailed {
                 stage: stage.to_owned(),
-                file: self.spec_name.clone(),
-                line: self.line(step.span),
+                at: self.locate(step.span),
                 also,
                 message: format!("the script exited with code {code}"),
             });

@@ -78,7 +78,7 @@ pub enum Backend {
 
 pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
     let path = spec_path(args.spec.as_deref());
-    let source = read_spec(&path, ui)?;
+    let parsed = read_spec(&path, ui)?;
     let opts = CompileOpts {
         target: args.target.clone(),
         gate_tests: !args.no_tests,
@@ -87,11 +87,11 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
             Backend::Docker => crate::Frontend::BuiltIn,
             Backend::Oci => crate::Frontend::Direct,
         },
-        ..crate::cli::context_opts(&path, &source)
+        ..crate::workspace::context_opts(&path, &parsed.spec)
     };
-    let compiled = crate::compile(&source, &opts).map_err(|f| ui.failure(&f))?;
-    ui.diagnostics(&source, &compiled.warnings);
-    let context_dir = crate::cli::context_dir(&path, &compiled.graph.context.dir.value);
+    let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
+    ui.diagnostics(&compiled.sources, &compiled.warnings);
+    let context_dir = crate::workspace::context_dir(&path, &compiled.graph.context.dir.value);
     if !context_dir.is_dir() {
         return Err(ui.error(format!(
             "the build context {} is not a directory (context \"{}\" in {})",
@@ -100,11 +100,8 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
             path.display()
         )));
     }
-    let spec_name = path.display().to_string();
     let req = BuildRequest {
         compiled: &compiled,
-        spec_name: &spec_name,
-        source: &source,
         context_dir,
         target: args.target.clone(),
         tags: args.tags.clone(),
@@ -117,7 +114,7 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
         host: args.host.clone(),
     };
     match args.backend {
-        Backend::Oci => build_oci(args, &compiled, &source, req.context_dir.clone(), ui),
+        Backend::Oci => build_oci(args, &compiled, req.context_dir.clone(), ui),
         Backend::Docker => match build::docker::build(&req) {
             Ok(out) => {
                 println!("{}", out.image_id);
@@ -135,7 +132,6 @@ fn split_kv<'a>(value: &'a str, what: &str, ui: &Ui) -> Result<(&'a str, &'a str
 fn build_oci(
     args: &BuildArgs,
     compiled: &crate::Compiled,
-    source: &crate::source::SourceFile,
     context_dir: PathBuf,
     ui: &Ui,
 ) -> Result<(), Failed> {
@@ -193,7 +189,7 @@ fn build_oci(
     let tag = args.tags.first().cloned().unwrap_or_else(|| compiled.graph.stage(compiled.graph.target).name.value.clone());
     let req = OciRequest {
         graph: &compiled.graph,
-        source,
+        sources: &compiled.sources,
         context_dir,
         bases,
         build_args,

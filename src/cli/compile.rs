@@ -30,15 +30,15 @@ pub struct CompileArgs {
 
 pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
     let path = spec_path(args.spec.as_deref());
-    let source = read_spec(&path, ui)?;
+    let parsed = read_spec(&path, ui)?;
     let opts = CompileOpts {
         target: args.target.clone(),
         frontend: args.syntax.clone().map_or(crate::Frontend::BuiltIn, crate::Frontend::Syntax),
         optimize: !args.no_optimize,
-        ..super::context_opts(&path, &source)
+        ..crate::workspace::context_opts(&path, &parsed.spec)
     };
-    let compiled = crate::compile(&source, &opts).map_err(|f| ui.failure(&f))?;
-    ui.diagnostics(&source, &compiled.warnings);
+    let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
+    ui.diagnostics(&compiled.sources, &compiled.warnings);
     match &args.output {
         None => {
             let mut stdout = std::io::stdout().lock();

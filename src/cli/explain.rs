@@ -19,13 +19,13 @@ pub struct ExplainArgs {
 
 pub fn run(args: &ExplainArgs, ui: &Ui) -> Result<(), Failed> {
     let path = spec_path(args.spec.as_deref());
-    let source = read_spec(&path, ui)?;
-    let opts = crate::CompileOpts { target: args.target.clone(), ..crate::cli::context_opts(&path, &source) };
-    let compiled = crate::compile(&source, &opts).map_err(|f| ui.failure(&f))?;
-    ui.diagnostics(&source, &compiled.warnings);
+    let parsed = read_spec(&path, ui)?;
+    let opts = crate::CompileOpts { target: args.target.clone(), ..crate::workspace::context_opts(&path, &parsed.spec) };
+    let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
+    ui.diagnostics(&compiled.sources, &compiled.warnings);
     let graph = &compiled.graph;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let line = |span: crate::source::Span| source.line_of(span.offset);
+    let at = |span: crate::source::Span| compiled.sources.locate(span.offset);
+    let line = |span: crate::source::Span| at(span).line;
     let stages: Vec<_> = graph
         .order
         .iter()
@@ -64,10 +64,10 @@ pub fn run(args: &ExplainArgs, ui: &Ui) -> Result<(), Failed> {
             let doc = serde_json::json!({
                 "target": graph.stage(graph.target).name.value,
                 "stages": stages.iter().map(|(s, base, needs)| serde_json::json!({
-                    "name": s.name.value, "role": s.role.as_str(), "line": line(s.span), "from": base, "needs": needs,
+                    "name": s.name.value, "role": s.role.as_str(), "file": at(s.span).name, "line": line(s.span), "from": base, "needs": needs,
                 })).collect::<Vec<_>>(),
                 "rewrites": rewrites.iter().map(|r| serde_json::json!({
-                    "pass": r.pass, "stage": graph.stage(r.stage).name.value, "line": line(r.span), "message": r.message,
+                    "pass": r.pass, "stage": graph.stage(r.stage).name.value, "file": at(r.span).name, "line": line(r.span), "message": r.message,
                 })).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
@@ -75,7 +75,7 @@ pub fn run(args: &ExplainArgs, ui: &Ui) -> Result<(), Failed> {
         Format::Text => {
             println!("stages, in build order (default target `{}`):", graph.stage(graph.target).name.value);
             for (stage, base, needs) in &stages {
-                print!("  {} {} ({name}:{}) from {base}", stage.role.as_str(), stage.name.value, line(stage.span));
+                print!("  {} {} ({}) from {base}", stage.role.as_str(), stage.name.value, at(stage.span));
                 if !needs.is_empty() {
                     print!("; needs {}", needs.join(", "));
                 }
@@ -86,7 +86,7 @@ pub fn run(args: &ExplainArgs, ui: &Ui) -> Result<(), Failed> {
             } else {
                 println!("rewrites:");
                 for r in &rewrites {
-                    println!("  {name}:{} [{}] {}: {}", line(r.span), r.pass, graph.stage(r.stage).name.value, r.message);
+                    println!("  {} [{}] {}: {}", at(r.span), r.pass, graph.stage(r.stage).name.value, r.message);
                 }
             }
         }

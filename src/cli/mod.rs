@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::diag::{self, Diagnostic, RenderOpts};
-use crate::source::SourceFile;
+use crate::source::Sources;
 
 /// Turns a declarative build spec (buildspec.kdl) into container images.
 #[derive(Debug, Parser)]
@@ -98,21 +98,21 @@ impl Ui {
         Failed
     }
 
-    pub fn diagnostics(&self, source: &SourceFile, diagnostics: &[Diagnostic]) {
+    pub fn diagnostics(&self, sources: &Sources, diagnostics: &[Diagnostic]) {
         if diagnostics.is_empty() {
             return;
         }
         let opts = RenderOpts { color: self.color, width: 100 };
-        eprint!("{}", diag::render(source, diagnostics, opts));
+        eprint!("{}", diag::render(sources, diagnostics, opts));
     }
 
     /// Renders a failed compile and its summary line.
     pub fn failure(&self, failure: &diag::Failure) -> Failed {
-        self.diagnostics(&failure.source, &failure.diagnostics);
+        self.diagnostics(&failure.sources, &failure.diagnostics);
         let n = failure.n_errors();
         eprintln!(
             "error: could not compile {} ({n} error{})",
-            failure.source.name,
+            failure.sources.root().name,
             if n == 1 { "" } else { "s" }
         );
         Failed
@@ -124,19 +124,11 @@ pub fn spec_path(arg: Option<&Path>) -> PathBuf {
     arg.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("buildspec.kdl"))
 }
 
-/// Reads a spec file; a missing or unreadable file is a one-line error.
-pub fn read_spec(path: &Path, ui: &Ui) -> Result<SourceFile, Failed> {
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Ok(SourceFile::new(path.display().to_string(), text)),
-            Err(_) => Err(ui.error(format!("{} is not UTF-8 text", path.display()))),
-        },
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(ui.error(format!(
-            "no spec at {}: pass the path of a buildspec.kdl, or run in a directory that has one",
-            path.display()
-        ))),
-        Err(err) => Err(ui.error(format!("reading {}: {err}", path.display()))),
-    }
+/// Reads and parses a spec file and the files it includes; a missing or
+/// unreadable spec file is a one-line error (an unreadable include is a
+/// diagnostic at its `include`, reported when the spec is compiled).
+pub fn read_spec(path: &Path, ui: &Ui) -> Result<crate::syntax::ParsedSpec, Failed> {
+    crate::workspace::read_spec(path).map_err(|err| ui.error(err))
 }
 
 /// Validates a `--syntax` value as an image reference.
@@ -148,103 +140,3 @@ pub fn parse_image_ref(s: &str) -> Result<String, String> {
     }
 }
 
-/// Compile options with what the passes may know about the spec's build
-/// context: its files (for the dependency-split presets) and how often
-/// git saw each path change (for ordering copies). Read here, at the
-/// edge; a context that cannot be read just leaves them unknown.
-pub fn context_opts(spec: &Path, source: &SourceFile) -> crate::CompileOpts {
-    let parsed = crate::syntax::parse(source);
-    let context = context_dir(spec, &parsed.value.context.dir.value);
-    let files = context_files(&context);
-    crate::CompileOpts {
-        manifests: files.as_ref().map(|files| read_manifests(&context, files)).unwrap_or_default(),
-        context_files: files,
-        changes: git_changes(&context),
-        ..crate::CompileOpts::new()
-    }
-}
-
-/// The build context: `dir` (as the spec's `context` says) relative to
-/// the spec file's directory.
-pub fn context_dir(spec: &Path, dir: &str) -> PathBuf {
-    match spec.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.join(dir),
-        _ => Path::new(".").join(dir),
-    }
-}
-
-/// Relative paths of the files in a context, a few levels deep, leaving
-/// out the usual large directories.
-fn context_files(dir: &Path) -> Option<std::collections::BTreeSet<String>> {
-    const SKIP: &[&str] = &[".git", "node_modules", "target", ".venv", "vendor", "__pycache__", "dist", "build"];
-    const MAX_FILES: usize = 50_000;
-    let mut files = std::collections::BTreeSet::new();
-    let mut stack = vec![(dir.to_path_buf(), String::new(), 0usize)];
-    while let Some((path, rel, depth)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&path) else {
-            if depth == 0 {
-                return None;
-            }
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let child_rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-            let Ok(kind) = entry.file_type() else { continue };
-            if kind.is_dir() {
-                if depth < 4 && !SKIP.contains(&name.as_str()) {
-                    stack.push((entry.path(), child_rel, depth + 1));
-                }
-            } else {
-                files.insert(child_rel);
-                if files.len() >= MAX_FILES {
-                    return Some(files);
-                }
-            }
-        }
-    }
-    Some(files)
-}
-
-/// The text of the context's `Cargo.toml` files and cargo configs (what
-/// the cargo split reads to know the packages' targets and whether the
-/// configs can travel with them), by context path. Unreadable or
-/// oversized ones are left out: the split then leaves that build whole.
-fn read_manifests(dir: &Path, files: &std::collections::BTreeSet<String>) -> std::collections::BTreeMap<String, String> {
-    const MAX_MANIFESTS: usize = 64;
-    const MAX_BYTES: u64 = 1 << 20;
-    files
-        .iter()
-        .filter(|f| {
-            let name = f.rsplit('/').next().unwrap_or(f);
-            name == "Cargo.toml" || ((name == "config.toml" || name == "config") && f.trim_end_matches(name).ends_with(".cargo/"))
-        })
-        .take(MAX_MANIFESTS)
-        .filter_map(|f| {
-            let path = dir.join(f);
-            let small = std::fs::metadata(&path).ok()?.len() <= MAX_BYTES;
-            small.then(|| std::fs::read_to_string(&path).ok().map(|text| (f.clone(), text)))?
-        })
-        .collect()
-}
-
-/// Commits (of the last 500) that touched each path under `dir`, when it
-/// is in a git work tree.
-fn git_changes(dir: &Path) -> Option<crate::passes::ChangeCounts> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["log", "-n", "500", "--format=", "--name-only", "--relative", "--", "."])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let mut counts = crate::passes::ChangeCounts::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()) {
-        *counts.entry(line.to_owned()).or_default() += 1;
-    }
-    Some(counts)
-}

@@ -24,21 +24,21 @@ pub struct PlanArgs {
 
 pub fn run(args: &PlanArgs, ui: &Ui) -> Result<(), Failed> {
     let path = spec_path(args.spec.as_deref());
-    let source = read_spec(&path, ui)?;
+    let parsed = read_spec(&path, ui)?;
     let opts = crate::CompileOpts {
         target: args.target.clone(),
         optimize: !args.no_optimize,
-        ..crate::cli::context_opts(&path, &source)
+        ..crate::workspace::context_opts(&path, &parsed.spec)
     };
-    let compiled = crate::compile(&source, &opts).map_err(|f| ui.failure(&f))?;
-    let steps = crate::plan::plan(&compiled, &source, &args.changed);
+    let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
+    let steps = crate::plan::plan(&compiled, &args.changed);
     let target = compiled.graph.stage(compiled.graph.target).name.value.clone();
     match args.format {
         Format::Json => {
             let steps: Vec<_> = steps
                 .iter()
                 .map(|s| {
-                    serde_json::json!({"stage": s.stage, "line": s.line, "instruction": s.instruction, "rebuild": s.rebuild})
+                    serde_json::json!({"stage": s.stage, "file": s.at.name, "line": s.at.line, "instruction": s.instruction, "rebuild": s.rebuild})
                 })
                 .collect();
             let doc = serde_json::json!({"target": target, "changed": args.changed, "steps": steps});
@@ -53,15 +53,11 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<(), Failed> {
                     println!("stage {stage}");
                 }
                 let status = if s.rebuild { "rebuild" } else { "cached " };
-                println!("  {status}  {}:{:<4} {}", source_name(&path), s.line, s.instruction);
+                println!("  {status}  {}:{:<4} {}", s.at.name, s.at.line, s.instruction);
             }
             let n = steps.iter().filter(|s| s.rebuild).count();
             println!("{n} of {} steps re-execute", steps.len());
         }
     }
     Ok(())
-}
-
-fn source_name(path: &std::path::Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }

@@ -89,11 +89,10 @@ pub fn emit_dockerfile(graph: &Graph, opts: &EmitOpts<'_>) -> (String, Vec<Instr
     for id in &graph.order {
         let stage = graph.stage(*id);
         out.push_str(&format!(
-            "\n# {} \"{}\" ({}:{})\n",
+            "\n# {} \"{}\" ({})\n",
             stage.role.as_str(),
             stage.name.value,
-            opts.spec_name,
-            (opts.line_of)(stage.span.offset)
+            (opts.locate)(stage.span.offset)
         ));
         for mut ins in stage_instructions(graph, stage, &gates) {
             if let Some(origin) = &mut ins.origin {

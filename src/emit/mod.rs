@@ -17,8 +17,8 @@ pub use gate::GATE_DIR;
 pub struct EmitOpts<'a> {
     /// The spec's file name, for comments.
     pub spec_name: &'a str,
-    /// Maps a byte offset of the spec to its 1-based line.
-    pub line_of: &'a dyn Fn(usize) -> usize,
+    /// Maps a span's offset to its file and 1-based line.
+    pub locate: &'a dyn Fn(usize) -> crate::source::Location,
     /// `# syntax=` frontend image, if asked for.
     pub syntax: Option<&'a str>,
 }

@@ -4,7 +4,7 @@
 use kdl::{KdlDocument, KdlNode, KdlValue};
 
 use crate::diag::{Code, Diagnostic, Diagnostics};
-use crate::source::{SourceFile, Span, Spanned};
+use crate::source::{SourceFile, Sources, Span, Spanned};
 use crate::spec::{
     Add, AddSource, ArgDecl, Bind, Cache, Context, Copy, Healthcheck, PackageManager, Packages,
     Role, Run, Secret, Sharing, Spec, Ssh, Stage, Step, StepKind, Tmpfs, User,
@@ -13,10 +13,119 @@ use crate::syntax::names;
 use crate::syntax::node::{entry_str, entry_str_or_int, unknown_node, wrong_type, NodeView};
 use crate::syntax::validate;
 
-/// Parses KDL text and lowers it into a [`Spec`], collecting every problem.
-pub fn lower_source(source: &SourceFile, diags: &mut Diagnostics) -> Spec {
-    let doc = match KdlDocument::parse(&source.text) {
-        Ok(doc) => doc,
+/// Reads an included file by its path (the spec file's directory joined
+/// with the `include` argument, as the CLI names files): its text, or why
+/// it cannot be read. Supplied by the caller, so lowering does no IO.
+pub type ReadInclude<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// Limits on includes, so that a hostile spec cannot make the front end
+/// read without end.
+const MAX_INCLUDE_DEPTH: usize = 16;
+const MAX_INCLUDED_FILES: usize = 256;
+const MAX_INCLUDED_BYTES: usize = 4 << 20;
+
+/// The files of one spec being lowered: where included text comes from,
+/// where it is placed, and the chain of includes being followed (for
+/// cycles and for resolving relative paths).
+pub struct Includes<'a> {
+    read: ReadInclude<'a>,
+    pub sources: Sources,
+    /// The files being lowered, outermost first (the spec file at 0).
+    stack: Vec<String>,
+    bytes: usize,
+}
+
+impl<'a> Includes<'a> {
+    pub fn new(root: &SourceFile, read: ReadInclude<'a>) -> Includes<'a> {
+        Includes { read, sources: Sources::new(root.clone()), stack: vec![normalize_path(&root.name)], bytes: 0 }
+    }
+
+    /// Follows `include "PATH"`: reads the file, places it in the offset
+    /// space and parses it. Every problem is a diagnostic at the node;
+    /// `None` then. Call [`Includes::close`] when done with the document.
+    fn open(&mut self, node: &KdlNode, diags: &mut Diagnostics) -> Option<KdlDocument> {
+        let view = NodeView::open(node, &[], diags);
+        view.no_children(diags);
+        let arg = if view.arg_count(1, 1, "file path", diags) { entry_str(view.args[0], diags) } else { None };
+        view.finish(diags);
+        let arg = arg?;
+        if !check(validate::single_line(&arg, "include path"), diags) || !check(validate::non_empty(&arg, "include path"), diags) {
+            return None;
+        }
+        let current = self.stack.last().expect("the spec file is on the stack");
+        let dir = std::path::Path::new(current).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = normalize_path(&if arg.starts_with('/') || dir.is_empty() { arg.value.clone() } else { format!("{dir}/{}", arg.value) });
+        if let Some(pos) = self.stack.iter().position(|f| *f == name) {
+            let chain: Vec<&str> = self.stack[pos..].iter().map(String::as_str).chain([name.as_str()]).collect();
+            diags.push(
+                Diagnostic::error(Code::IncludeCycle, arg.span, format!("`{}` includes itself: {}", arg.value, chain.join(" → ")))
+                    .label("included again here")
+                    .help("move what both files need into a third file that includes neither"),
+            );
+            return None;
+        }
+        if self.stack.len() > MAX_INCLUDE_DEPTH || self.sources.files().len() > MAX_INCLUDED_FILES {
+            diags.push(
+                Diagnostic::error(Code::IncludeMissing, arg.span, "too many nested or included files")
+                    .label("one include too many")
+                    .help(format!("a spec may include at most {MAX_INCLUDED_FILES} files, {MAX_INCLUDE_DEPTH} deep")),
+            );
+            return None;
+        }
+        let text = match (self.read)(&name) {
+            Ok(text) => text,
+            Err(why) => {
+                diags.push(
+                    Diagnostic::error(Code::IncludeMissing, arg.span, format!("cannot include `{}`: {why}", arg.value))
+                        .label(format!("looked for {name}"))
+                        .help("include paths are relative to the file that includes them"),
+                );
+                return None;
+            }
+        };
+        self.bytes += text.len();
+        if self.bytes > MAX_INCLUDED_BYTES {
+            diags.push(
+                Diagnostic::error(Code::IncludeMissing, arg.span, format!("`{}` makes the included files larger than 4 MiB", arg.value))
+                    .label("too large")
+                    .help("include only spec fragments"),
+            );
+            return None;
+        }
+        let base = self.sources.add(name.clone(), text.as_str());
+        // kdl's spans count from the start of the text it parses: behind
+        // `base` spaces they land in this file's range of the offset space.
+        let padded = format!("{}{text}", " ".repeat(base));
+        let doc = parse_kdl(&padded, diags)?;
+        self.stack.push(name);
+        Some(doc)
+    }
+
+    fn close(&mut self) {
+        self.stack.pop();
+    }
+}
+
+/// A path with `.` components and `dir/..` pairs taken out, lexically.
+fn normalize_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" if !parts.is_empty() => {}
+            "." => {}
+            ".." if parts.last().is_some_and(|p| *p != ".." && !p.is_empty()) => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    if parts.is_empty() { ".".to_owned() } else { parts.join("/") }
+}
+
+/// Parses KDL text, turning its errors into diagnostics.
+fn parse_kdl(text: &str, diags: &mut Diagnostics) -> Option<KdlDocument> {
+    match KdlDocument::parse(text) {
+        Ok(doc) => Some(doc),
         Err(err) => {
             for d in err.diagnostics {
                 let message = d.message.unwrap_or_else(|| "invalid KDL".to_owned());
@@ -25,31 +134,75 @@ pub fn lower_source(source: &SourceFile, diags: &mut Diagnostics) -> Spec {
                 diag.help = d.help.or_else(|| Some("see the KDL v2 syntax at https://kdl.dev".to_owned()));
                 diags.push(diag);
             }
-            return Spec::default();
+            None
         }
-    };
-    lower_document(&doc, diags)
+    }
 }
 
-fn lower_document(doc: &KdlDocument, diags: &mut Diagnostics) -> Spec {
+/// Parses KDL text and lowers it into a [`Spec`], following its includes
+/// and collecting every problem.
+pub fn lower_source(includes: &mut Includes<'_>, diags: &mut Diagnostics) -> Spec {
+    let text = includes.sources.root().text.clone();
+    match parse_kdl(&text, diags) {
+        Some(doc) => lower_document(&doc, includes, diags),
+        None => Spec::default(),
+    }
+}
+
+/// What the top level has seen so far, across included files.
+#[derive(Default)]
+struct TopLevel {
+    version: Option<Span>,
+    context: Option<Span>,
+    any_stage: bool,
+}
+
+fn lower_document(doc: &KdlDocument, includes: &mut Includes<'_>, diags: &mut Diagnostics) -> Spec {
     let mut spec = Spec::default();
-    let mut version_span: Option<Span> = None;
-    let mut context_span: Option<Span> = None;
+    let mut seen = TopLevel::default();
+    lower_top_level(doc, &mut spec, &mut seen, includes, diags);
+    if !seen.any_stage {
+        diags.push(
+            Diagnostic::error(Code::Empty, Span::new(0, 0), "the spec has no stages")
+                .label("nothing to build")
+                .help("add a stage, e.g. runtime \"app\" from=\"debian:bookworm-slim\" { … }"),
+        );
+    }
+    spec
+}
+
+fn lower_top_level(doc: &KdlDocument, spec: &mut Spec, seen: &mut TopLevel, includes: &mut Includes<'_>, diags: &mut Diagnostics) {
+    let in_fragment = includes.stack.len() > 1;
     for node in doc.nodes() {
         match node.name().value() {
+            "buildspec" if in_fragment => {
+                // A fragment may say which version it is written for.
+                lower_version(node, diags);
+            }
             "buildspec" => {
-                if let Some(first) = version_span {
+                if let Some(first) = seen.version {
                     diags.push(duplicate_node(node, first));
                 }
-                version_span = Some(node.span().into());
+                seen.version = Some(node.span().into());
                 spec.version = lower_version(node, diags);
             }
+            "context" if in_fragment => diags.push(
+                Diagnostic::error(Code::UnknownNode, node.name().span().into(), "`context` belongs in the spec file, not in an included one")
+                    .label("in an included file")
+                    .help("move it into the buildspec.kdl that includes this file: a context is relative to that file"),
+            ),
             "context" => {
-                if let Some(first) = context_span {
+                if let Some(first) = seen.context {
                     diags.push(duplicate_node(node, first));
                 }
-                context_span = Some(node.span().into());
+                seen.context = Some(node.span().into());
                 spec.context = lower_context(node, diags);
+            }
+            "include" => {
+                if let Some(included) = includes.open(node, diags) {
+                    lower_top_level(&included, spec, seen, includes, diags);
+                    includes.close();
+                }
             }
             "arg" => {
                 if let Some(arg) = lower_arg(node, diags) {
@@ -65,22 +218,18 @@ fn lower_document(doc: &KdlDocument, diags: &mut Diagnostics) -> Spec {
                     }
                 }
             }
-            "builder" => spec.stages.extend(lower_stage(node, Role::Builder, diags)),
-            "test" => spec.stages.extend(lower_stage(node, Role::Test, diags)),
-            "runtime" => spec.stages.extend(lower_stage(node, Role::Runtime, diags)),
+            "builder" | "test" | "runtime" => {
+                seen.any_stage = true;
+                let role = match node.name().value() {
+                    "builder" => Role::Builder,
+                    "test" => Role::Test,
+                    _ => Role::Runtime,
+                };
+                spec.stages.extend(lower_stage(node, role, includes, diags));
+            }
             _ => diags.push(unknown_node(node, names::TOP_LEVEL, "at the top level")),
         }
     }
-    let has_stage_nodes =
-        doc.nodes().iter().any(|n| matches!(n.name().value(), "builder" | "test" | "runtime"));
-    if !has_stage_nodes {
-        diags.push(
-            Diagnostic::error(Code::Empty, Span::new(0, 0), "the spec has no stages")
-                .label("nothing to build")
-                .help("add a stage, e.g. runtime \"app\" from=\"debian:bookworm-slim\" { … }"),
-        );
-    }
-    spec
 }
 
 fn duplicate_node(node: &KdlNode, first: Span) -> Diagnostic {
@@ -176,11 +325,11 @@ fn lower_arg(node: &KdlNode, diags: &mut Diagnostics) -> Option<ArgDecl> {
     res
 }
 
-fn lower_stage(node: &KdlNode, role: Role, diags: &mut Diagnostics) -> Option<Stage> {
+fn lower_stage(node: &KdlNode, role: Role, includes: &mut Includes<'_>, diags: &mut Diagnostics) -> Option<Stage> {
     const PROPS: &[&str] = &["from", "platform"];
     const TEST_PROPS: &[&str] = &["from", "platform", "gate"];
     let view = NodeView::open(node, if role == Role::Test { TEST_PROPS } else { PROPS }, diags);
-    let steps = lower_steps(&view, names::STAGE, diags);
+    let steps = lower_steps(&view, names::STAGE, includes, diags);
     if !view.arg_count(1, 1, "stage name", diags) {
         view.finish(diags);
         return None;
@@ -225,8 +374,31 @@ fn lower_stage(node: &KdlNode, role: Role, diags: &mut Diagnostics) -> Option<St
     })
 }
 
-fn lower_steps(view: &NodeView<'_>, allowed: &[&str], diags: &mut Diagnostics) -> Vec<Step> {
-    view.children(allowed, diags).into_iter().filter_map(|child| lower_step(child, diags)).collect()
+fn lower_steps(view: &NodeView<'_>, allowed: &[&str], includes: &mut Includes<'_>, diags: &mut Diagnostics) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for child in view.children(allowed, diags) {
+        lower_step_or_include(child, allowed, &format!("inside `{}`", view.name), includes, diags, &mut steps);
+    }
+    steps
+}
+
+/// A step, or the steps of an included file (whose top-level nodes must be
+/// steps allowed where the include stands).
+fn lower_step_or_include(node: &KdlNode, allowed: &[&str], place: &str, includes: &mut Includes<'_>, diags: &mut Diagnostics, steps: &mut Vec<Step>) {
+    if node.name().value() != "include" {
+        steps.extend(lower_step(node, includes, diags));
+        return;
+    }
+    let Some(included) = includes.open(node, diags) else { return };
+    let place = format!("{place} (through an include)");
+    for child in included.nodes() {
+        if allowed.contains(&child.name().value()) {
+            lower_step_or_include(child, allowed, &place, includes, diags, steps);
+        } else {
+            diags.push(unknown_node(child, allowed, &place));
+        }
+    }
+    includes.close();
 }
 
 /// Runs a check, pushing its diagnostic; true when it passed.
@@ -240,7 +412,7 @@ fn check<T>(res: Result<T, Diagnostic>, diags: &mut Diagnostics) -> bool {
     }
 }
 
-fn lower_step(node: &KdlNode, diags: &mut Diagnostics) -> Option<Step> {
+fn lower_step(node: &KdlNode, includes: &mut Includes<'_>, diags: &mut Diagnostics) -> Option<Step> {
     let span: Span = node.span().into();
     let kind = match node.name().value() {
         "workdir" => lower_single(node, "path", diags, |v, d| {
@@ -278,7 +450,7 @@ fn lower_step(node: &KdlNode, diags: &mut Diagnostics) -> Option<Step> {
         "deps" => {
             let view = NodeView::open(node, &[], diags);
             view.arg_count(0, 0, "arguments", diags);
-            let steps = lower_steps(&view, names::DEPS, diags);
+            let steps = lower_steps(&view, names::DEPS, includes, diags);
             view.finish(diags);
             Some(StepKind::Deps(steps))
         }

@@ -1,7 +1,7 @@
 //! Known node and property names per position, and "did you mean"
 //! suggestions for misspelt ones.
 
-pub const TOP_LEVEL: &[&str] = &["buildspec", "context", "arg", "builder", "test", "runtime"];
+pub const TOP_LEVEL: &[&str] = &["buildspec", "context", "include", "arg", "builder", "test", "runtime"];
 pub const CONTEXT: &[&str] = &["exclude"];
 pub const STAGE: &[&str] = &[
     "workdir",
@@ -21,8 +21,9 @@ pub const STAGE: &[&str] = &[
     "run",
     "packages",
     "deps",
+    "include",
 ];
-pub const DEPS: &[&str] = &["copy", "add", "run"];
+pub const DEPS: &[&str] = &["copy", "add", "run", "include"];
 pub const RUN: &[&str] = &["cache", "secret", "ssh", "bind", "tmpfs"];
 
 /// The closest of `candidates` to `name`, if it is close enough to be a

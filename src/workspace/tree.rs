@@ -1,0 +1,1 @@
+//! Walking a monorepo (placeholder filled by the generate work).
