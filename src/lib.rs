@@ -16,6 +16,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod detect;
 pub mod diag;
 pub mod emit;
 pub mod graph;
@@ -25,6 +26,7 @@ pub mod plan;
 pub mod source;
 pub mod spec;
 pub mod syntax;
+pub mod template;
 pub mod workspace;
 
 use diag::{Code, Diagnostic, Diagnostics, Failure};

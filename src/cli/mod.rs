@@ -5,6 +5,8 @@
 mod build;
 mod compile;
 mod explain;
+mod generate;
+mod init;
 mod plan;
 
 use std::io::IsTerminal;
@@ -51,6 +53,10 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Show which steps a change of context paths would re-execute.
     Plan(plan::PlanArgs),
+    /// Detect the kind of project in DIR and write DIR/buildspec.kdl for it.
+    Init(init::InitArgs),
+    /// Write a spec for every deployable package of a workspace, from templates.
+    Generate(generate::GenerateArgs),
 }
 
 /// Exit codes: 0 success, 1 a problem with the spec or its files, 2 a
@@ -66,6 +72,8 @@ pub fn main() -> ExitCode {
         Command::Build(args) => build::run(&args, &ui),
         Command::Explain(args) => explain::run(&args, &ui),
         Command::Plan(args) => plan::run(&args, &ui),
+        Command::Init(args) => init::run(&args, &ui),
+        Command::Generate(args) => generate::run(&args, &ui),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
