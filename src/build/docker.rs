@@ -107,6 +107,43 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutput, Error> {
     Err(classify_failure(req, &log))
 }
 
+/// Builds every target of a bake file in one BuildKit session
+/// (`docker buildx bake`), passing progress through to stderr. Run from
+/// the directory the bake file's contexts are relative to.
+pub fn bake(file: &std::path::Path, host: Option<&str>, progress: Progress, network: Option<&str>) -> Result<(), Error> {
+    check_engine(host)?;
+    let mut cmd = Command::new("docker");
+    if let Some(host) = host {
+        cmd.arg("--host").arg(host);
+    }
+    cmd.args(["buildx", "bake", "--file"]).arg(file);
+    cmd.arg(format!("--progress={}", if progress == Progress::Quiet { "quiet" } else { "plain" }));
+    if let Some(network) = network {
+        cmd.arg(format!("--set=*.network={network}"));
+    }
+    cmd.arg("--load");
+    cmd.stdin(Stdio::null()).stdout(Stdio::inherit()).stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoDockerCli),
+        Err(err) => return Err(err.into()),
+    };
+    let mut log = String::new();
+    for line in BufReader::new(child.stderr.take().expect("piped")).lines() {
+        let line = line?;
+        if progress != Progress::Quiet {
+            eprintln!("{line}");
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    if child.wait()?.success() {
+        return Ok(());
+    }
+    let message = log.lines().rev().find(|l| l.starts_with("ERROR:")).or_else(|| log.lines().rev().find(|l| !l.trim().is_empty())).unwrap_or("docker buildx bake failed");
+    Err(Error::StepFailed { stage: None, spec_line: None, also: String::new(), message: message.trim_start_matches("ERROR: ").to_owned() })
+}
+
 /// Asks the engine for its version, so an unreachable engine or a missing
 /// buildx plugin is one clear line before any build output.
 fn check_engine(host: Option<&str>) -> Result<(), Error> {

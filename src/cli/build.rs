@@ -8,8 +8,14 @@ use crate::CompileOpts;
 
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
-    /// The spec file [default: ./buildspec.kdl]
+    /// The spec file [default: ./buildspec.kdl]; with --all, the root to
+    /// look for specs below [default: .]
     pub spec: Option<PathBuf>,
+    /// Build every buildspec.kdl below the root, each image tagged with its
+    /// directory's name: in one BuildKit session (bake) with the docker
+    /// backend, one after another on one cache with --backend oci.
+    #[arg(long, conflicts_with_all = ["tags", "target", "output"])]
+    pub all: bool,
     /// Name and tag the image (repeatable), e.g. -t app:1.0
     #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
@@ -77,6 +83,9 @@ pub enum Backend {
 }
 
 pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
+    if args.all {
+        return build_all(args, ui);
+    }
     let path = spec_path(args.spec.as_deref());
     let parsed = read_spec(&path, ui)?;
     let opts = CompileOpts {
@@ -114,7 +123,7 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
         host: args.host.clone(),
     };
     match args.backend {
-        Backend::Oci => build_oci(args, &compiled, req.context_dir.clone(), ui),
+        Backend::Oci => build_oci(args, &compiled, req.context_dir.clone(), args.tags.first().cloned(), ui),
         Backend::Docker => match build::docker::build(&req) {
             Ok(out) => {
                 println!("{}", out.image_id);
@@ -122,6 +131,43 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
             }
             Err(err) => Err(ui.error(err)),
         },
+    }
+}
+
+/// `build --all`: every spec below the root.
+fn build_all(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
+    let root = args.spec.clone().unwrap_or_else(|| PathBuf::from("."));
+    let opts = CompileOpts {
+        gate_tests: !args.no_tests,
+        optimize: !args.no_optimize,
+        frontend: match args.backend {
+            Backend::Docker => crate::Frontend::BuiltIn,
+            Backend::Oci => crate::Frontend::Direct,
+        },
+        ..CompileOpts::new()
+    };
+    let all = crate::cli::all::compile_all(&root, &opts, ui)?;
+    match args.backend {
+        Backend::Docker => {
+            let out = tempfile::Builder::new().prefix("buildspec-all-").tempdir().map_err(|e| ui.error(format!("making a temporary directory: {e}")))?;
+            let files = crate::cli::all::output_files(&all, &root, out.path()).map_err(|e| ui.error(e))?;
+            let refs: Vec<(PathBuf, &str)> = files.iter().map(|(p, t)| (p.clone(), t.as_str())).collect();
+            crate::cli::compile::write_files(&refs).map_err(|e| ui.error(format!("writing the bake file: {e}")))?;
+            build::docker::bake(&out.path().join("docker-bake.json"), args.host.as_deref(), args.progress, args.network.as_deref()).map_err(|e| ui.error(e))?;
+            for s in &all {
+                println!("{}:latest", s.name);
+            }
+            Ok(())
+        }
+        Backend::Oci => {
+            for s in &all {
+                if args.progress != Progress::Quiet {
+                    eprintln!("== {} ({})", s.name, s.spec.display());
+                }
+                build_oci(args, &s.compiled, s.context_dir.clone(), Some(format!("{}:latest", s.name)), ui)?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -133,6 +179,7 @@ fn build_oci(
     args: &BuildArgs,
     compiled: &crate::Compiled,
     context_dir: PathBuf,
+    tag: Option<String>,
     ui: &Ui,
 ) -> Result<(), Failed> {
     use crate::build::oci::{self, OciRequest, Output};
@@ -186,7 +233,7 @@ fn build_oci(
     let context_dir = std::fs::canonicalize(&context_dir)
         .map_err(|e| ui.error(format!("reading the build context {}: {e}", context_dir.display())))?;
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let tag = args.tags.first().cloned().unwrap_or_else(|| compiled.graph.stage(compiled.graph.target).name.value.clone());
+    let tag = tag.unwrap_or_else(|| compiled.graph.stage(compiled.graph.target).name.value.clone());
     let req = OciRequest {
         graph: &compiled.graph,
         sources: &compiled.sources,

@@ -9,8 +9,14 @@ use crate::CompileOpts;
 
 #[derive(Debug, clap::Args)]
 pub struct CompileArgs {
-    /// The spec file [default: ./buildspec.kdl]
+    /// The spec file [default: ./buildspec.kdl]; with --all, the root to
+    /// look for specs below [default: .]
     pub spec: Option<PathBuf>,
+    /// Compile every buildspec.kdl below the root into OUT/PATH/ (PATH the
+    /// spec's directory), with OUT/docker-bake.json to build them all in one
+    /// BuildKit session. Needs -o.
+    #[arg(long, requires = "output")]
+    pub all: bool,
     /// Write DIR/Dockerfile and DIR/.dockerignore instead of printing the
     /// Dockerfile. Nothing is written if the spec has errors.
     #[arg(short, long, value_name = "DIR")]
@@ -29,6 +35,16 @@ pub struct CompileArgs {
 }
 
 pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
+    if args.all {
+        let root = args.spec.clone().unwrap_or_else(|| PathBuf::from("."));
+        let out = args.output.as_deref().expect("clap requires -o with --all");
+        let all = crate::cli::all::compile_all(&root, &all_opts(args), ui)?;
+        let files = crate::cli::all::output_files(&all, &root, out).map_err(|err| ui.error(err))?;
+        let refs: Vec<(PathBuf, &str)> = files.iter().map(|(p, t)| (p.clone(), t.as_str())).collect();
+        write_files(&refs).map_err(|err| ui.error(format!("writing into {}: {err}", out.display())))?;
+        println!("compiled {} spec{} into {}; build them all with: docker buildx bake -f {}", all.len(), if all.len() == 1 { "" } else { "s" }, out.display(), out.join("docker-bake.json").display());
+        return Ok(());
+    }
     let path = spec_path(args.spec.as_deref());
     let parsed = read_spec(&path, ui)?;
     let opts = CompileOpts {
@@ -62,13 +78,29 @@ pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
     }
 }
 
-/// Writes every file to a temporary name in `dir` first and renames them
-/// into place only when all were written, so an error leaves no
-/// half-written file.
+/// What `--all` compiles with: everything but the target.
+fn all_opts(args: &CompileArgs) -> CompileOpts {
+    CompileOpts {
+        frontend: args.syntax.clone().map_or(crate::Frontend::BuiltIn, crate::Frontend::Syntax),
+        optimize: !args.no_optimize,
+        ..CompileOpts::new()
+    }
+}
+
 fn write_outputs(dir: &Path, files: &[(&str, &str)]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    let files: Vec<(PathBuf, &str)> = files.iter().map(|(name, text)| (dir.join(name), *text)).collect();
+    write_files(&files)
+}
+
+/// Writes every file to a temporary name beside its place first and
+/// renames them into place only when all were written, so an error leaves
+/// no half-written file.
+pub(crate) fn write_files(files: &[(PathBuf, &str)]) -> std::io::Result<()> {
     let mut temps = Vec::new();
-    for (name, text) in files {
+    for (path, text) in files {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).tempfile_in(dir)?;
         tmp.write_all(text.as_bytes())?;
         #[cfg(unix)]
@@ -77,7 +109,7 @@ fn write_outputs(dir: &Path, files: &[(&str, &str)]) -> std::io::Result<()> {
             tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
         }
         tmp.as_file().sync_all()?;
-        temps.push((tmp, dir.join(name)));
+        temps.push((tmp, path.clone()));
     }
     for (tmp, dest) in temps {
         tmp.persist(&dest).map_err(|e| e.error)?;

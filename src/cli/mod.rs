@@ -2,6 +2,7 @@
 //! rendering diagnostics. One file per subcommand. This and the build
 //! backends are the only places that do IO.
 
+mod all;
 mod build;
 mod compile;
 mod explain;

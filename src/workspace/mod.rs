@@ -59,13 +59,57 @@ fn read_text(path: &Path) -> std::io::Result<String> {
 /// git saw each path change (for ordering copies). Read here, at the
 /// edge; a context that cannot be read just leaves them unknown.
 pub fn context_opts(spec_path: &Path, spec: &crate::spec::Spec) -> crate::CompileOpts {
-    let context = context_dir(spec_path, &spec.context.dir.value);
-    let files = context_files(&context);
-    crate::CompileOpts {
-        manifests: files.as_ref().map(|files| read_manifests(&context, files)).unwrap_or_default(),
-        context_files: files,
-        changes: git_changes(&context),
-        ..crate::CompileOpts::new()
+    Contexts::default().opts(spec_path, spec)
+}
+
+/// What the passes may know about build contexts, read once per context
+/// directory: many specs of a monorepo share one (the workspace root),
+/// and git's history is read once for the whole tree.
+#[derive(Default)]
+pub struct Contexts {
+    /// The work tree's root (absolute) and its change counts, when one
+    /// `git log` answers for every context below it.
+    history: Option<(PathBuf, crate::passes::ChangeCounts)>,
+    facts: std::collections::HashMap<PathBuf, Facts>,
+}
+
+#[derive(Clone)]
+struct Facts {
+    files: Option<std::collections::BTreeSet<String>>,
+    manifests: std::collections::BTreeMap<String, String>,
+    changes: Option<crate::passes::ChangeCounts>,
+}
+
+impl Contexts {
+    /// For the contexts below `root`: git's history read once, there.
+    pub fn below(root: &Path) -> Contexts {
+        let history = std::fs::canonicalize(root).ok().and_then(|abs| git_changes(&abs).map(|c| (abs, c)));
+        Contexts { history, facts: Default::default() }
+    }
+
+    /// The compile options a spec's context gives.
+    pub fn opts(&mut self, spec_path: &Path, spec: &crate::spec::Spec) -> crate::CompileOpts {
+        let context = context_dir(spec_path, &spec.context.dir.value);
+        let key = std::fs::canonicalize(&context).unwrap_or_else(|_| context.clone());
+        if !self.facts.contains_key(&key) {
+            let files = context_files(&context);
+            let changes = match &self.history {
+                Some((root, counts)) => key.strip_prefix(root).ok().map(|rel| {
+                    let prefix = rel.to_string_lossy().into_owned();
+                    if prefix.is_empty() {
+                        counts.clone()
+                    } else {
+                        let prefix = format!("{prefix}/");
+                        counts.iter().filter_map(|(p, n)| p.strip_prefix(&prefix).map(|p| (p.to_owned(), *n))).collect()
+                    }
+                }),
+                None => git_changes(&context),
+            };
+            let manifests = files.as_ref().map(|files| read_manifests(&context, files)).unwrap_or_default();
+            self.facts.insert(key.clone(), Facts { files, manifests, changes });
+        }
+        let facts = self.facts[&key].clone();
+        crate::CompileOpts { manifests: facts.manifests, context_files: facts.files, changes: facts.changes, ..crate::CompileOpts::new() }
     }
 }
 
