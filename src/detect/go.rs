@@ -57,8 +57,7 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
             mains.entry(m.dir.as_str()).or_default().push((dir.clone(), ports.clone()));
         }
     }
-    for m in &modules {
-        let go_mod = join(&m.dir, "go.mod");
+    let direct_uses = |m: &Module| -> Vec<String> {
         let workspace = workspace_of.get(&m.dir);
         let mut uses: Vec<String> = m.local_replaces.iter().filter_map(|r| resolve(&m.dir, r)).collect();
         if workspace.is_some() {
@@ -66,6 +65,13 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
         }
         uses.sort();
         uses.dedup();
+        uses
+    };
+    let all_uses: BTreeMap<String, Vec<String>> = modules.iter().map(|m| (m.dir.clone(), direct_uses(m))).collect();
+    for m in &modules {
+        let go_mod = join(&m.dir, "go.mod");
+        let workspace = workspace_of.get(&m.dir);
+        let uses = all_uses[&m.dir].clone();
         libraries.insert(m.dir.clone(), uses.clone());
         let Some(main_dirs) = mains.get(m.dir.as_str()) else {
             skipped.push(Skipped {
@@ -84,23 +90,19 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
                 }
             }
         };
-        match workspace {
-            Some(ws) => {
-                for member in &members_of[ws] {
-                    add_module_files(member);
-                }
-                for f in ["go.work", "go.work.sum"] {
-                    if tree.has(&join(ws, f)) {
-                        manifests.push(join(ws, f));
-                    }
-                }
+        // The module and every module it reaches; in a go.work workspace
+        // the dependency step makes a go.work of just these (`go work
+        // init`), since the workspace's own lists modules that are not
+        // copied.
+        let mut closure = std::collections::BTreeSet::new();
+        let mut todo = vec![m.dir.clone()];
+        while let Some(d) = todo.pop() {
+            if closure.insert(d.clone()) {
+                todo.extend(all_uses.get(&d).cloned().unwrap_or_default());
             }
-            None => {
-                add_module_files(&m.dir);
-                for used in &uses {
-                    add_module_files(used);
-                }
-            }
+        }
+        for dir in &closure {
+            add_module_files(dir);
         }
         for (main_dir, ports) in main_dirs {
             let rel = if *main_dir == m.dir { ".".to_owned() } else { format!("./{}", &main_dir[if m.dir.is_empty() { 0 } else { m.dir.len() + 1 }..]) };

@@ -50,11 +50,13 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
     let workspace_of = |dir: &str| workspaces.iter().find(|w| w.members.iter().any(|m| m == dir));
     // Package name → directory, per workspace, for links by name.
     let name_of = |dir: &str| manifests.get(dir).and_then(|j| j.get("name")).and_then(|n| n.as_str()).map(str::to_owned);
+    let all_uses: BTreeMap<String, Vec<String>> =
+        manifests.iter().map(|(dir, json)| (dir.clone(), local_dependencies(dir, json, workspace_of(dir).map(|w| (w, &manifests))))).collect();
     for (dir, json) in &manifests {
         let package_json = join(dir, "package.json");
         let is_root = workspaces.iter().any(|w| w.dir == *dir);
         let workspace = workspace_of(dir);
-        let uses = local_dependencies(dir, json, workspace.map(|w| (w, &manifests)));
+        let uses = all_uses[dir].clone();
         libraries.insert(dir.clone(), uses.clone());
         let name = name_of(dir).unwrap_or_else(|| dir.rsplit('/').next().unwrap_or("app").to_owned());
         let scripts = json.get("scripts").and_then(|s| s.as_object());
@@ -78,7 +80,22 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
         let tool_dir = workspace.map(|w| w.dir.clone()).unwrap_or_else(|| dir.clone());
         let mut copied = vec![join(&tool_dir, "package.json")];
         if let Some(w) = workspace {
-            copied.extend(w.members.iter().map(|m| join(m, "package.json")));
+            // npm installs a workspace whose members are partly there (the
+            // lock file's other entries are left alone): the package and
+            // what it reaches. pnpm's and yarn's frozen installs want every
+            // member's manifest.
+            if w.manager == "npm" {
+                let mut closure = std::collections::BTreeSet::new();
+                let mut todo = vec![dir.clone()];
+                while let Some(d) = todo.pop() {
+                    if closure.insert(d.clone()) {
+                        todo.extend(all_uses.get(&d).cloned().unwrap_or_default());
+                    }
+                }
+                copied.extend(closure.iter().map(|m| join(m, "package.json")));
+            } else {
+                copied.extend(w.members.iter().map(|m| join(m, "package.json")));
+            }
             if w.manager == "pnpm" {
                 copied.push(join(&w.dir, "pnpm-workspace.yaml"));
             }

@@ -39,6 +39,13 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
         members_of.insert(m.dir.clone(), members);
     }
     let by_dir: BTreeMap<&str, &Manifest> = manifests.iter().map(|m| (m.dir.as_str(), m)).collect();
+    let all_uses: BTreeMap<String, Vec<String>> = manifests
+        .iter()
+        .map(|m| {
+            let root = workspace_of.get(&m.dir).and_then(|r| by_dir.get(r.as_str())).copied();
+            (m.dir.clone(), path_dependencies(m, root))
+        })
+        .collect();
     for m in &manifests {
         let Some(package) = m.toml.get("package").and_then(|p| p.as_table()) else { continue };
         let cargo_toml = join(&m.dir, "Cargo.toml");
@@ -63,13 +70,29 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
                 }
             },
         };
+        // A member builds in a workspace pruned to itself and what it uses
+        // (cargo takes the members its globs match; the lock file is
+        // pruned by the dependency step's fetch), unless the workspace lists
+        // a member it does not use by a literal path: then every member's
+        // manifest is copied, as cargo needs them all.
+        let mut pruned = false;
         let (tool_dir, mut copied) = match &workspace {
-            Some((root, _)) => {
+            Some((root, root_manifest)) => {
+                let closure = closure(&m.dir, &all_uses);
+                let literal = literal_members(root_manifest);
+                let needs_all = members_of[root].iter().any(|d| !closure.contains(d) && d != root && literal.contains(d));
                 let mut files = vec![join(root, "Cargo.toml")];
-                files.extend(members_of[root].iter().map(|d| join(d, "Cargo.toml")));
+                let members: Vec<&String> = members_of[root].iter().filter(|d| needs_all || closure.contains(*d) || *d == root).collect();
+                pruned = members.len() < members_of[root].len();
+                files.extend(members.iter().map(|d| join(d, "Cargo.toml")));
+                files.extend(closure.iter().filter(|d| !members_of[root].contains(d)).map(|d| join(d, "Cargo.toml")));
                 (root.clone(), files)
             }
-            None => (m.dir.clone(), vec![cargo_toml.clone()]),
+            None => {
+                let mut files = vec![cargo_toml.clone()];
+                files.extend(closure(&m.dir, &all_uses).iter().filter(|d| **d != m.dir).map(|d| join(d, "Cargo.toml")));
+                (m.dir.clone(), files)
+            }
         };
         let lock = join(&tool_dir, "Cargo.lock");
         let locked = tree.has(&lock);
@@ -90,6 +113,9 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
         vars.insert("bin".into(), bin.clone().into());
         vars.insert("workspace".into(), workspace.is_some().into());
         vars.insert("locked".into(), locked.into());
+        // A pruned workspace's fetch drops the other members from the lock
+        // file: it cannot be --locked; the build after it can.
+        vars.insert("fetch_locked".into(), (locked && !pruned).into());
         vars.insert("entrypoint".into(), vec![format!("/usr/local/bin/{bin}")].into());
         vars.insert("ports".into(), ports_of(metadata.as_ref().and_then(|m| m.get("port"))).into());
         found.push(Found {
@@ -109,6 +135,34 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
             stubs,
         });
     }
+}
+
+/// `dir` and every package it reaches by path, transitively.
+fn closure(dir: &str, uses: &BTreeMap<String, Vec<String>>) -> std::collections::BTreeSet<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        if seen.insert(d.clone()) {
+            todo.extend(uses.get(&d).cloned().unwrap_or_default());
+        }
+    }
+    seen
+}
+
+/// The members a workspace lists by a literal path (no glob).
+fn literal_members(root: &Manifest) -> std::collections::BTreeSet<String> {
+    root.toml
+        .get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str())
+                .filter(|s| !s.contains(['*', '?', '[']))
+                .filter_map(|s| resolve(&root.dir, s))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The directories of the packages a manifest depends on by `path` (also

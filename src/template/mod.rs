@@ -82,6 +82,7 @@ impl<'a> Templates<'a> {
         });
         env.add_filter("sh", |s: String| shell_quote(&s));
         env.add_filter("dirname", |s: String| s.rsplit_once('/').map_or(".".to_owned(), |(d, _)| d.to_owned()));
+        env.add_filter("basename", |s: String| s.rsplit('/').next().unwrap_or("").to_owned());
         env.add_filter("join_path", |base: String, rel: String| join_path(&base, &rel));
         env.add_global("versions", Value::from_iter(VERSIONS.iter().map(|(k, _, _, v)| (*k, *v))));
         let mut origins = BTreeMap::new();
