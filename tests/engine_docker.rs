@@ -8,6 +8,8 @@
 //! `test NAME ... ok|FAILED`, then `N passed, N failed`.
 
 mod support;
+#[path = "engine_docker/monorepo.rs"]
+mod monorepo;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -809,6 +811,8 @@ fn main() {
         ("plan_predicts_the_engine", plan_predicts_the_engine),
         ("oci_backend_matches_buildkit", oci_backend_matches_buildkit),
         ("oci_registry_push_and_pull", oci_registry_push_and_pull),
+        ("generated_images_build_and_answer", monorepo::generated_images_build_and_answer),
+        ("an_edit_rebuilds_only_its_dependents", monorepo::an_edit_rebuilds_only_its_dependents),
     ];
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let selected: Vec<_> = checks.iter().filter(|(n, _)| filter.is_empty() || filter.iter().any(|f| n.contains(f.as_str()))).collect();

@@ -110,7 +110,7 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutput, Error> {
 /// Builds every target of a bake file in one BuildKit session
 /// (`docker buildx bake`), passing progress through to stderr. Run from
 /// the directory the bake file's contexts are relative to.
-pub fn bake(file: &std::path::Path, host: Option<&str>, progress: Progress, network: Option<&str>) -> Result<(), Error> {
+pub fn bake(file: &std::path::Path, host: Option<&str>, progress: Progress) -> Result<(), Error> {
     check_engine(host)?;
     let mut cmd = Command::new("docker");
     if let Some(host) = host {
@@ -118,9 +118,6 @@ pub fn bake(file: &std::path::Path, host: Option<&str>, progress: Progress, netw
     }
     cmd.args(["buildx", "bake", "--file"]).arg(file);
     cmd.arg(format!("--progress={}", if progress == Progress::Quiet { "quiet" } else { "plain" }));
-    if let Some(network) = network {
-        cmd.arg(format!("--set=*.network={network}"));
-    }
     cmd.arg("--load");
     cmd.stdin(Stdio::null()).stdout(Stdio::inherit()).stderr(Stdio::piped());
     let mut child = match cmd.spawn() {

@@ -148,12 +148,34 @@ fn build_all(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
     };
     let all = crate::cli::all::compile_all(&root, &opts, ui)?;
     match args.backend {
+        // Bake files of buildx 0.13 have no network key: with --network the
+        // images are built one after another, each with that network.
+        Backend::Docker if args.network.is_some() => {
+            for s in &all {
+                let req = BuildRequest {
+                    compiled: &s.compiled,
+                    context_dir: s.context_dir.clone(),
+                    target: None,
+                    tags: vec![format!("{}:latest", s.name)],
+                    build_args: args.build_args.clone(),
+                    platforms: args.platforms.clone(),
+                    secrets: args.secrets.clone(),
+                    ssh: args.ssh.clone(),
+                    network: args.network.clone(),
+                    progress: args.progress,
+                    host: args.host.clone(),
+                };
+                build::docker::build(&req).map_err(|e| ui.error(format!("{}: {e}", s.spec.display())))?;
+                println!("{}:latest", s.name);
+            }
+            Ok(())
+        }
         Backend::Docker => {
             let out = tempfile::Builder::new().prefix("buildspec-all-").tempdir().map_err(|e| ui.error(format!("making a temporary directory: {e}")))?;
             let files = crate::cli::all::output_files(&all, &root, out.path()).map_err(|e| ui.error(e))?;
             let refs: Vec<(PathBuf, &str)> = files.iter().map(|(p, t)| (p.clone(), t.as_str())).collect();
             crate::cli::compile::write_files(&refs).map_err(|e| ui.error(format!("writing the bake file: {e}")))?;
-            build::docker::bake(&out.path().join("docker-bake.json"), args.host.as_deref(), args.progress, args.network.as_deref()).map_err(|e| ui.error(e))?;
+            build::docker::bake(&out.path().join("docker-bake.json"), args.host.as_deref(), args.progress).map_err(|e| ui.error(e))?;
             for s in &all {
                 println!("{}:latest", s.name);
             }

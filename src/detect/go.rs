@@ -104,6 +104,19 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
         for dir in &closure {
             add_module_files(dir);
         }
+        // What a workspace build downloads: the requirements no module of
+        // the workspace provides (go 1.19's bare `go mod download` in
+        // workspace mode fetches the workspace's own modules too).
+        let provided: std::collections::BTreeSet<&str> = modules.iter().filter(|o| workspace.is_some() && workspace_of.get(&o.dir) == workspace).map(|o| o.path.as_str()).collect();
+        let mut downloads: Vec<String> = modules
+            .iter()
+            .filter(|o| closure.contains(&o.dir))
+            .flat_map(|o| o.requires.iter())
+            .filter(|r| !provided.contains(r.as_str()))
+            .cloned()
+            .collect();
+        downloads.sort();
+        downloads.dedup();
         for (main_dir, ports) in main_dirs {
             let rel = if *main_dir == m.dir { ".".to_owned() } else { format!("./{}", &main_dir[if m.dir.is_empty() { 0 } else { m.dir.len() + 1 }..]) };
             let binary = match main_dir.rsplit('/').next() {
@@ -116,6 +129,7 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
             vars.insert("main".into(), rel.clone().into());
             vars.insert("binary".into(), binary.clone().into());
             vars.insert("workspace".into(), workspace.is_some().into());
+            vars.insert("downloads".into(), downloads.clone().into());
             vars.insert("entrypoint".into(), vec![format!("/{binary}")].into());
             let mut ports = ports.clone();
             ports.sort();
