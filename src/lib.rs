@@ -20,6 +20,7 @@ pub mod detect;
 pub mod diag;
 pub mod emit;
 pub mod graph;
+pub mod parallel;
 pub mod passes;
 pub mod oci;
 pub mod plan;

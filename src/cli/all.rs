@@ -29,25 +29,33 @@ pub fn compile_all(root: &Path, opts: &CompileOpts, ui: &Ui) -> Result<Vec<Compi
     if specs.is_empty() {
         return Err(ui.error(format!("no buildspec.kdl below {}: write one, or run `buildspec generate {}`", root.display(), root.display())));
     }
+    // Read and parse on every core; the context facts (shared by many
+    // specs) in one pass, then compile on every core again.
+    let parsed = crate::parallel::map(&specs, |spec| crate::workspace::read_spec(spec));
     let mut contexts = crate::workspace::Contexts::below(root);
-    let mut res = Vec::new();
+    let mut jobs = Vec::new();
     let mut failed = Vec::new();
-    for spec in &specs {
-        let parsed = match crate::workspace::read_spec(spec) {
-            Ok(parsed) => parsed,
+    for (spec, parsed) in specs.iter().zip(parsed) {
+        match parsed {
+            Ok(parsed) => {
+                let opts = contexts.opts(spec, &parsed.spec).with(opts);
+                jobs.push((spec, parsed, opts));
+            }
             Err(err) => {
                 ui.error(err);
                 failed.push(spec.display().to_string());
-                continue;
             }
-        };
-        let opts = contexts.opts(spec, &parsed.spec).with(opts);
-        match crate::compile_parsed(&parsed, &opts) {
+        }
+    }
+    let compiled = crate::parallel::map(&jobs, |(_, parsed, opts)| crate::compile_parsed(parsed, opts));
+    let mut res = Vec::new();
+    for ((spec, _, _), compiled) in jobs.iter().zip(compiled) {
+        match compiled {
             Ok(compiled) => {
                 ui.diagnostics(&compiled.sources, &compiled.warnings);
                 let context_dir = crate::workspace::context_dir(spec, &compiled.graph.context.dir.value);
                 let dir = relative_dir(root, spec);
-                res.push(CompiledSpec { spec: spec.clone(), dir, name: String::new(), context_dir, compiled });
+                res.push(CompiledSpec { spec: (*spec).clone(), dir, name: String::new(), context_dir, compiled });
             }
             Err(failure) => {
                 ui.failure(&failure);

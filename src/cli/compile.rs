@@ -94,7 +94,9 @@ fn write_outputs(dir: &Path, files: &[(&str, &str)]) -> std::io::Result<()> {
 
 /// Writes every file to a temporary name beside its place first and
 /// renames them into place only when all were written, so an error leaves
-/// no half-written file.
+/// no half-written file. (No fsync: these are build outputs, made again by
+/// running the command again; a thousand fsyncs were a third of
+/// `compile --all`.)
 pub(crate) fn write_files(files: &[(PathBuf, &str)]) -> std::io::Result<()> {
     let mut temps = Vec::new();
     for (path, text) in files {
@@ -108,7 +110,6 @@ pub(crate) fn write_files(files: &[(PathBuf, &str)]) -> std::io::Result<()> {
             use std::os::unix::fs::PermissionsExt;
             tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
         }
-        tmp.as_file().sync_all()?;
         temps.push((tmp, path.clone()));
     }
     for (tmp, dest) in temps {

@@ -94,8 +94,11 @@ impl<'a> Includes<'a> {
         }
         let base = self.sources.add(name.clone(), text.as_str());
         // kdl's spans count from the start of the text it parses: behind
-        // `base` spaces they land in this file's range of the offset space.
-        let padded = format!("{}{text}", " ".repeat(base));
+        // `base` bytes of padding they land in this file's range of the
+        // offset space. A block comment is the padding kdl reads fastest
+        // (whitespace goes through every kind of space, character by
+        // character).
+        let padded = if base >= 4 { format!("/*{}*/{text}", " ".repeat(base - 4)) } else { format!("{}{text}", " ".repeat(base)) };
         let doc = parse_kdl(&padded, diags)?;
         self.stack.push(name);
         Some(doc)

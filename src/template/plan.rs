@@ -126,37 +126,40 @@ pub fn plan(detection: &Detection, tree: &Tree, opts: &PlanOpts) -> Plan {
             }
         }
     }
-    for package in &detection.packages {
+    let read = |included: &str| -> Result<String, String> {
+        fragments.get(included).cloned().or_else(|| tree.text(included).map(str::to_owned)).ok_or_else(|| "no such file in the workspace".to_owned())
+    };
+    let one = |package: &Package| -> Result<PlannedFile, PlanError> {
         let name = format!("{}.kdl.j2", package.template);
         let mut vars = package.vars.clone();
         vars.insert("kind".into(), package.kind.clone().into());
         if !opts.shared_fragments {
             vars.insert("fragments".into(), serde_json::Value::Null);
         }
-        let body = match templates.render(&name, &vars) {
-            Ok(body) => body,
-            Err(error) => {
-                res.errors.push(PlanError::Render { package: package.dir.clone(), error });
-                continue;
-            }
-        };
+        let body = templates.render(&name, &vars).map_err(|error| PlanError::Render { package: package.dir.clone(), error })?;
         let path = crate::detect::join(&package.dir, "buildspec.kdl");
         let text = with_header(&body, &name, &package.kind);
-        let source = SourceFile::new(path.clone(), text.clone());
-        let read = |included: &str| -> Result<String, String> {
-            fragments.get(included).cloned().or_else(|| tree.text(included).map(str::to_owned)).ok_or_else(|| "no such file in the workspace".to_owned())
-        };
-        let parsed = crate::syntax::parse_with_includes(&source, &read);
-        if let Err(failure) = crate::compile_parsed(&parsed, &crate::CompileOpts::new()) {
-            res.errors.push(PlanError::Compile {
-                package: package.dir.clone(),
-                template: templates.origin(&name).describe(&name),
-                sources: failure.sources,
-                diagnostics: failure.diagnostics,
-            });
-            continue;
+        // A spec already on disk as it would be written is not checked
+        // again: nothing is written for it.
+        if tree.text(&path) != Some(text.as_str()) {
+            let source = SourceFile::new(path.clone(), text.clone());
+            let parsed = crate::syntax::parse_with_includes(&source, &read);
+            if let Err(failure) = crate::compile_parsed(&parsed, &crate::CompileOpts::new()) {
+                return Err(PlanError::Compile {
+                    package: package.dir.clone(),
+                    template: templates.origin(&name).describe(&name),
+                    sources: failure.sources,
+                    diagnostics: failure.diagnostics,
+                });
+            }
         }
-        res.files.push(decide(&path, Some(package.dir.clone()), &name, text, tree, opts));
+        Ok(decide(&path, Some(package.dir.clone()), &name, text, tree, opts))
+    };
+    for res_one in crate::parallel::map(&detection.packages, one) {
+        match res_one {
+            Ok(file) => res.files.push(file),
+            Err(err) => res.errors.push(err),
+        }
     }
     res.files.sort_by(|a, b| a.path.cmp(&b.path));
     res
