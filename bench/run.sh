@@ -10,6 +10,8 @@
 #   literal    `buildspec compile --no-optimize` of APP/buildspec.kdl (plain compile while
 #              the binary has no --no-optimize; the report says so)
 #   optimized  `buildspec compile` of APP/buildspec.kdl
+#   generated  `buildspec compile` of the spec `buildspec init` writes for the app (its
+#              hand-written buildspec.kdl removed first), judged against the same targets
 # Measurements, per app x form, each repeated BENCH_RUNS times (medians reported; the forms
 # of an app take turns going first, run by run):
 #   cold       `docker buildx prune -af`, bench images removed, then a build: wall time and
@@ -32,7 +34,7 @@
 #
 # Environment:
 #   BENCH_RUNS=3              repeats per measurement
-#   BENCH_APPS="rust go node python", BENCH_FORMS="naive expert literal optimized"
+#   BENCH_APPS="rust go node python", BENCH_FORMS="naive expert literal optimized generated"
 #   BUILDSPEC=PATH            the buildspec binary (default: target/debug/buildspec); it is
 #                             copied to the temp dir first, so a rebuild meanwhile is harmless
 #   BENCH_ENGINE=private      start a private engine (scripts/engine/start.sh --images all)
@@ -51,7 +53,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$REPO/bench"
 RUNS="${BENCH_RUNS:-3}"
 read -ra APPS <<<"${BENCH_APPS:-rust go node python}"
-read -ra FORMS <<<"${BENCH_FORMS:-naive expert literal optimized}"
+read -ra FORMS <<<"${BENCH_FORMS:-naive expert literal optimized generated}"
 OUT="${BENCH_OUT:-$BENCH/results/latest.md}"
 ENGINE_MODE="${BENCH_ENGINE:-private}"
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_RUNS must be a positive integer" >&2; exit 2; }
@@ -85,7 +87,7 @@ for app in "${APPS[@]}"; do
     [[ -d "$BENCH/apps/$app" && -n "${SRC_FILE[$app]:-}" ]] || die "unknown app $app"
 done
 for form in "${FORMS[@]}"; do
-    case "$form" in naive|expert|literal|optimized) ;; *) die "unknown form $form" ;; esac
+    case "$form" in naive|expert|literal|optimized|generated) ;; *) die "unknown form $form" ;; esac
 done
 command -v jq >/dev/null || die "needs jq"
 
@@ -154,6 +156,14 @@ prepare_app() {
     fi
     "$BS" compile -o "$d/out/optimized" "$d/ctx/buildspec.kdl" 2>"$WORK/logs/$app-compile-optimized.err" ||
         { cat "$WORK/logs/$app-compile-optimized.err" >&2; die "$app: compile failed"; }
+    # The generated form: what `init` writes for the app, kept beside the hand-written spec
+    # (same directory, so the same context).
+    cp -a "$d/orig" "$d/init" && rm -f "$d/init/buildspec.kdl"
+    "$BS" init "$d/init" >"$WORK/logs/$app-init.log" 2>&1 || { cat "$WORK/logs/$app-init.log" >&2; die "$app: init failed"; }
+    cp "$d/init/buildspec.kdl" "$d/ctx/buildspec.generated.kdl"
+    cp "$d/init/buildspec.kdl" "$d/orig/buildspec.generated.kdl"
+    "$BS" compile -o "$d/out/generated" "$d/ctx/buildspec.generated.kdl" 2>"$WORK/logs/$app-compile-generated.err" ||
+        { cat "$WORK/logs/$app-compile-generated.err" >&2; die "$app: compile of the generated spec failed"; }
 }
 
 dockerfile_of() { # APP FORM
@@ -238,14 +248,15 @@ revert() {
 # build; compare_plan then sets PLAN to "yes", "no", "error" or "n/a".
 plan_enabled() { # FORM: whether the plan is checked for this form
     ((HAVE_PLAN)) || return 1
-    [[ $1 == optimized ]] || { [[ $1 == literal ]] && ((HAVE_NO_OPT)); }
+    [[ $1 == optimized || $1 == generated ]] || { [[ $1 == literal ]] && ((HAVE_NO_OPT)); }
 }
 plan_run() {
-    local app="$1" form="$2" label="$3" run="$4" base="$WORK/plan/$1-$2-$3-r$4" extra=()
+    local app="$1" form="$2" label="$3" run="$4" base="$WORK/plan/$1-$2-$3-r$4" extra=() spec=buildspec.kdl
     plan_enabled "$form" || return 0
     [[ $form == literal ]] && extra=(--no-optimize)
+    [[ $form == generated ]] && spec=buildspec.generated.kdl
     if ! (cd "$WORK/$app/ctx" &&
-        "$BS" plan "$WORK/$app/ctx/buildspec.kdl" "${extra[@]}" --changed "${CHANGED[@]}" --format json) \
+        "$BS" plan "$WORK/$app/ctx/$spec" "${extra[@]}" --changed "${CHANGED[@]}" --format json) \
         >"$base.json" 2>"$base.err"; then
         : >"$base.failed"
         return 0
@@ -433,26 +444,28 @@ mkdir -p "$(dirname "$OUT")"
         done
     fi
 
-    if have optimized && have naive && have expert; then
+    for judged in optimized generated; do
+    if have "$judged" && have naive && have expert; then
         # The targets of issue 4, judged on the medians above.
         verdict() { # A B LIMIT: A ÷ B, and whether it is at most LIMIT (unrounded)
             [[ -n "$1" && -n "$2" ]] || { printf '–'; return; }
             awk -v a="$1" -v b="$2" -v l="$3" 'BEGIN { if (b <= 0) { print "–"; exit } r = a / b; printf "%.2f %s", r, (r <= l ? "yes" : "**no**") }'
         }
-        printf '\n### Targets: met or not, on the medians above\n\n'
+        printf '\n### Targets (%s): met or not, on the medians above\n\n' "$judged"
         printf '| app | cold ÷ the better of naive and expert (≤ 1.2) | size ÷ expert (≤ 1) | src edit ÷ expert (≤ 1) | dep edit ÷ naive (≤ 1) | plan exact |\n'
         printf '|---|---|---|---|---|---|\n'
         for app in "${APPS[@]}"; do
             best_cold="$( (med "$app" naive cold_s; med "$app" expert cold_s) | sort -g | head -n 1)"
-            plans="$( (values "$app" optimized src_plan; values "$app" optimized dep_plan) | sort -u | paste -sd/ -)"
+            plans="$( (values "$app" "$judged" src_plan; values "$app" "$judged" dep_plan) | sort -u | paste -sd/ -)"
             printf '| %s | %s | %s | %s | %s | %s |\n' "$app" \
-                "$(verdict "$(med "$app" optimized cold_s)" "$best_cold" 1.2)" \
-                "$(verdict "$(med "$app" optimized size_b)" "$(med "$app" expert size_b)" 1)" \
-                "$(verdict "$(med "$app" optimized src_s)" "$(med "$app" expert src_s)" 1)" \
-                "$(verdict "$(med "$app" optimized dep_s)" "$(med "$app" naive dep_s)" 1)" \
+                "$(verdict "$(med "$app" "$judged" cold_s)" "$best_cold" 1.2)" \
+                "$(verdict "$(med "$app" "$judged" size_b)" "$(med "$app" expert size_b)" 1)" \
+                "$(verdict "$(med "$app" "$judged" src_s)" "$(med "$app" expert src_s)" 1)" \
+                "$(verdict "$(med "$app" "$judged" dep_s)" "$(med "$app" naive dep_s)" 1)" \
                 "$([[ $plans == yes ]] && echo yes || echo "**${plans:-–}**")"
         done
     fi
+    done
 
     printf '\n## Steps re-executed\n'
     for app in "${APPS[@]}"; do
