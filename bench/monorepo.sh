@@ -4,7 +4,8 @@
 # go.work workspace (main packages using a library module), an npm workspace (services and
 # front ends using a shared package), Python projects and static sites, a quarter each.
 #
-# Usage: bench/monorepo.sh [N] [RUNS]     (BUILDSPEC=path/to/buildspec, default the release build)
+# Usage: bench/monorepo.sh [N] [RUNS]     (BUILDSPEC=path/to/buildspec, default the release build;
+#        BENCH_DIR=DIR where the synthetic tree goes, default /tmp; /dev/shm takes the disk out)
 # Prints one line per run and the medians. Each run starts from the committed tree (no specs),
 # times a `generate` that writes every spec (each rendered and checked), a second `generate`
 # (everything up to date) and a `compile --all -o OUT`.
@@ -14,7 +15,7 @@ RUNS="${2:-5}"
 ROOT_DIR="$(cd "$(dirname "$0")/.." && pwd)"
 BUILDSPEC="${BUILDSPEC:-$ROOT_DIR/target/release/buildspec}"
 [[ -x "$BUILDSPEC" ]] || { echo "no $BUILDSPEC: cargo build --release first" >&2; exit 2; }
-WORK="$(mktemp -d /tmp/bs-monorepo.XXXXXX)"
+WORK="$(mktemp -d "${BENCH_DIR:-/tmp}/bs-monorepo.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 Q=$((N / 5))
 python3 - "$WORK/repo" "$Q" <<'PY'
