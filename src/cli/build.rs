@@ -109,19 +109,7 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
             path.display()
         )));
     }
-    let req = BuildRequest {
-        compiled: &compiled,
-        context_dir,
-        target: args.target.clone(),
-        tags: args.tags.clone(),
-        build_args: args.build_args.clone(),
-        platforms: args.platforms.clone(),
-        secrets: args.secrets.clone(),
-        ssh: args.ssh.clone(),
-        network: args.network.clone(),
-        progress: args.progress,
-        host: args.host.clone(),
-    };
+    let req = docker_request(args, &compiled, context_dir, args.target.clone(), args.tags.clone());
     match args.backend {
         Backend::Oci => build_oci(args, &compiled, req.context_dir.clone(), args.tags.first().cloned(), ui),
         Backend::Docker => match build::docker::build(&req) {
@@ -131,6 +119,23 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
             }
             Err(err) => Err(ui.error(err)),
         },
+    }
+}
+
+/// A docker backend request for one compiled spec, with the flags' settings.
+fn docker_request<'a>(args: &BuildArgs, compiled: &'a crate::Compiled, context_dir: PathBuf, target: Option<String>, tags: Vec<String>) -> BuildRequest<'a> {
+    BuildRequest {
+        compiled,
+        context_dir,
+        target,
+        tags,
+        build_args: args.build_args.clone(),
+        platforms: args.platforms.clone(),
+        secrets: args.secrets.clone(),
+        ssh: args.ssh.clone(),
+        network: args.network.clone(),
+        progress: args.progress,
+        host: args.host.clone(),
     }
 }
 
@@ -152,19 +157,7 @@ fn build_all(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
         // images are built one after another, each with that network.
         Backend::Docker if args.network.is_some() => {
             for s in &all {
-                let req = BuildRequest {
-                    compiled: &s.compiled,
-                    context_dir: s.context_dir.clone(),
-                    target: None,
-                    tags: vec![format!("{}:latest", s.name)],
-                    build_args: args.build_args.clone(),
-                    platforms: args.platforms.clone(),
-                    secrets: args.secrets.clone(),
-                    ssh: args.ssh.clone(),
-                    network: args.network.clone(),
-                    progress: args.progress,
-                    host: args.host.clone(),
-                };
+                let req = docker_request(args, &s.compiled, s.context_dir.clone(), None, vec![format!("{}:latest", s.name)]);
                 build::docker::build(&req).map_err(|e| ui.error(format!("{}: {e}", s.spec.display())))?;
                 println!("{}:latest", s.name);
             }

@@ -136,16 +136,7 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
             ports.dedup();
             vars.insert("ports".into(), ports.into());
             found.push(Found {
-                package: Package {
-                    dir: main_dir.clone(),
-                    name: binary.clone(),
-                    template: "go",
-                    kind: format!("Go main package `{rel}` of module `{}`{}", m.path, if workspace.is_some() { " (go.work member)" } else { "" }),
-                    detected_from: go_mod.clone(),
-                    context: String::new(),
-                    uses: Vec::new(),
-                    vars,
-                },
+                package: Package::new(main_dir.clone(), binary.clone(), "go", format!("Go main package `{rel}` of module `{}`{}", m.path, if workspace.is_some() { " (go.work member)" } else { "" }), go_mod.clone(), vars),
                 direct_uses: std::iter::once(m.dir.clone()).chain(uses.iter().cloned()).filter(|d| d != main_dir).collect(),
                 manifests: manifests.clone(),
                 tool_dir: m.dir.clone(),

@@ -49,6 +49,19 @@ pub struct Package {
     pub vars: BTreeMap<String, serde_json::Value>,
 }
 
+impl Package {
+    /// A package as an ecosystem module finds it: its context and uses are
+    /// filled when the uses are closed.
+    pub(crate) fn new(dir: String, name: String, template: &'static str, kind: String, detected_from: String, vars: BTreeMap<String, serde_json::Value>) -> Package {
+        Package { dir, name, template, kind, detected_from, context: String::new(), uses: Vec::new(), vars }
+    }
+}
+
+/// The first of `locks` (file name, tool) present in `dir`, else `default`.
+pub(crate) fn tool_by_lock(tree: &Tree, dir: &str, locks: &[(&str, &'static str)], default: &'static str) -> &'static str {
+    locks.iter().find(|(file, _)| tree.has(&join(dir, file))).map_or(default, |(_, tool)| tool)
+}
+
 /// A package that gets no image, and why.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Skipped {

@@ -126,16 +126,14 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
         }
         let kind = if template == "node-service" { "service" } else { "static front end" };
         found.push(Found {
-            package: Package {
-                dir: dir.clone(),
-                name: super::image_name(name.rsplit('/').next().unwrap_or(&name)),
+            package: Package::new(
+                dir.clone(),
+                super::image_name(name.rsplit('/').next().unwrap_or(&name)),
                 template,
-                kind: format!("Node {kind} `{name}` ({manager}{})", if workspace.is_some() { " workspace member" } else { "" }),
-                detected_from: package_json,
-                context: String::new(),
-                uses: Vec::new(),
+                format!("Node {kind} `{name}` ({manager}{})", if workspace.is_some() { " workspace member" } else { "" }),
+                package_json,
                 vars,
-            },
+            ),
             direct_uses: uses,
             manifests: copied,
             tool_dir,
@@ -159,10 +157,10 @@ fn local_dependencies(dir: &str, json: &Value, workspace: Option<(&Workspace, &B
             }
             let Some((w, manifests)) = workspace else { continue };
             let member = w.members.iter().find(|m| manifests.get(*m).and_then(|j| j.get("name")).and_then(|n| n.as_str()) == Some(name.as_str()));
-            if let Some(member) = member {
-                if spec.starts_with("workspace:") || w.manager != "pnpm" {
-                    uses.push(member.clone());
-                }
+            if let Some(member) = member
+                && (spec.starts_with("workspace:") || w.manager != "pnpm")
+            {
+                uses.push(member.clone());
             }
         }
     }
@@ -173,13 +171,7 @@ fn local_dependencies(dir: &str, json: &Value, workspace: Option<(&Workspace, &B
 
 /// The package manager a lone package's lock file names.
 fn lock_manager(tree: &Tree, dir: &str) -> &'static str {
-    if tree.has(&join(dir, "pnpm-lock.yaml")) {
-        "pnpm"
-    } else if tree.has(&join(dir, "yarn.lock")) {
-        "yarn"
-    } else {
-        "npm"
-    }
+    super::tool_by_lock(tree, dir, &[("pnpm-lock.yaml", "pnpm"), ("yarn.lock", "yarn")], "npm")
 }
 
 /// The `packages:` globs of a pnpm-workspace.yaml (a list of strings, the

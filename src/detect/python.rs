@@ -130,16 +130,7 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
         }
         vars.insert("ports".into(), ports.into());
         found.push(Found {
-            package: Package {
-                dir: dir.clone(),
-                name: super::image_name(&name),
-                template: "python",
-                kind: format!("Python project `{name}` ({tool}{})", if workspace.is_some() { ", uv workspace member" } else { "" }),
-                detected_from: from,
-                context: String::new(),
-                uses: Vec::new(),
-                vars,
-            },
+            package: Package::new(dir.clone(), super::image_name(&name), "python", format!("Python project `{name}` ({tool}{})", if workspace.is_some() { ", uv workspace member" } else { "" }), from, vars),
             direct_uses: uses,
             manifests: copied,
             tool_dir,
@@ -218,13 +209,7 @@ fn local_sources(dir: &str, toml: &toml::Table, name_to_dir: &BTreeMap<String, S
 }
 
 fn tool_of(tree: &Tree, dir: &str) -> &'static str {
-    if tree.has(&join(dir, "uv.lock")) {
-        "uv"
-    } else if tree.has(&join(dir, "poetry.lock")) {
-        "poetry"
-    } else {
-        "pip"
-    }
+    super::tool_by_lock(tree, dir, &[("uv.lock", "uv"), ("poetry.lock", "poetry")], "pip")
 }
 
 /// `requirements*.txt` files of a project, root-relative.

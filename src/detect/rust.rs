@@ -119,16 +119,7 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
         vars.insert("entrypoint".into(), vec![format!("/usr/local/bin/{bin}")].into());
         vars.insert("ports".into(), ports_of(metadata.as_ref().and_then(|m| m.get("port"))).into());
         found.push(Found {
-            package: Package {
-                dir: m.dir.clone(),
-                name: super::image_name(&bin),
-                template: "rust",
-                kind: format!("Rust binary `{bin}` of crate `{name}`{}", if workspace.is_some() { " (workspace member)" } else { "" }),
-                detected_from: cargo_toml,
-                context: String::new(),
-                uses: Vec::new(),
-                vars,
-            },
+            package: Package::new(m.dir.clone(), super::image_name(&bin), "rust", format!("Rust binary `{bin}` of crate `{name}`{}", if workspace.is_some() { " (workspace member)" } else { "" }), cargo_toml, vars),
             direct_uses: uses,
             manifests: copied,
             tool_dir,

@@ -22,16 +22,7 @@ pub(crate) fn detect(tree: &Tree, claimed: &BTreeSet<String>, found: &mut Vec<Fo
         let mut vars = BTreeMap::new();
         vars.insert("ports".into(), vec![8080u16].into());
         found.push(Found {
-            package: Package {
-                dir: dir.clone(),
-                name: name.clone(),
-                template: "static-site",
-                kind: format!("static site `{name}` (HTML, no manifest)"),
-                detected_from: join(&dir, "index.html"),
-                context: String::new(),
-                uses: Vec::new(),
-                vars,
-            },
+            package: Package::new(dir.clone(), name.clone(), "static-site", format!("static site `{name}` (HTML, no manifest)"), join(&dir, "index.html"), vars),
             direct_uses: Vec::new(),
             manifests: Vec::new(),
             tool_dir: dir,

@@ -209,7 +209,7 @@ pub fn is_pristine(text: &str) -> bool {
     for line in text.split_inclusive('\n').take(6) {
         offset += line.len();
         if let Some(sum) = line.trim_end().strip_prefix(CHECKSUM_PREFIX) {
-            return hex(&sha2::Sha256::digest(text[offset..].as_bytes())) == sum;
+            return hex(&sha2::Sha256::digest(&text.as_bytes()[offset..])) == sum;
         }
     }
     false

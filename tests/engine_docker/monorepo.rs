@@ -128,7 +128,8 @@ pub fn an_edit_rebuilds_only_its_dependents(e: &Engine) -> Check {
     }
     // (edited file relative to the root, its path in each spec's context,
     // the specs that use it, the edit: a change of what the program says)
-    let edits: &[(&str, &str, &[&str], (&str, &str))] = &[
+    type Edit<'a> = (&'a str, &'a str, &'a [&'a str], (&'a str, &'a str));
+    let edits: &[Edit] = &[
         ("crates/worker/src/main.rs", "crates/worker/src/main.rs", &["crates/worker/buildspec.kdl"], ("3 jobs", "4 jobs")),
         ("crates/shared/src/lib.rs", "crates/shared/src/lib.rs", &["crates/api/buildspec.kdl"], ("hello, ", "hi, ")),
         ("web/packages/api/server.js", "packages/api/server.js", &["web/packages/api/buildspec.kdl"], ("greeting(\"node\")", "greeting(\"nodejs\")")),
