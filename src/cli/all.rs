@@ -105,7 +105,7 @@ fn name_targets(root: &Path, specs: &mut [CompiledSpec]) {
 /// ignore file under OUT, and OUT/docker-bake.json. Paths in the bake
 /// file are relative to the current directory (where bake runs), the
 /// Dockerfiles relative to their contexts, as bake reads them.
-pub fn output_files(specs: &[CompiledSpec], _root: &Path, out: &Path) -> Result<Vec<(PathBuf, String)>, String> {
+pub fn output_files(specs: &[CompiledSpec], out: &Path) -> Result<Vec<(PathBuf, String)>, String> {
     let cwd = std::env::current_dir().map_err(|e| format!("reading the current directory: {e}"))?;
     let mut files = Vec::new();
     let mut targets = BTreeMap::new();

@@ -165,7 +165,7 @@ fn build_all(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
         }
         Backend::Docker => {
             let out = tempfile::Builder::new().prefix("buildspec-all-").tempdir().map_err(|e| ui.error(format!("making a temporary directory: {e}")))?;
-            let files = crate::cli::all::output_files(&all, &root, out.path()).map_err(|e| ui.error(e))?;
+            let files = crate::cli::all::output_files(&all, out.path()).map_err(|e| ui.error(e))?;
             let refs: Vec<(PathBuf, &str)> = files.iter().map(|(p, t)| (p.clone(), t.as_str())).collect();
             crate::cli::compile::write_files(&refs).map_err(|e| ui.error(format!("writing the bake file: {e}")))?;
             build::docker::bake(&out.path().join("docker-bake.json"), args.host.as_deref(), args.progress).map_err(|e| ui.error(e))?;

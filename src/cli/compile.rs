@@ -39,7 +39,7 @@ pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
         let root = args.spec.clone().unwrap_or_else(|| PathBuf::from("."));
         let out = args.output.as_deref().expect("clap requires -o with --all");
         let all = crate::cli::all::compile_all(&root, &all_opts(args), ui)?;
-        let files = crate::cli::all::output_files(&all, &root, out).map_err(|err| ui.error(err))?;
+        let files = crate::cli::all::output_files(&all, out).map_err(|err| ui.error(err))?;
         let refs: Vec<(PathBuf, &str)> = files.iter().map(|(p, t)| (p.clone(), t.as_str())).collect();
         write_files(&refs).map_err(|err| ui.error(format!("writing into {}: {err}", out.display())))?;
         println!("compiled {} spec{} into {}; build them all with: docker buildx bake -f {}", all.len(), if all.len() == 1 { "" } else { "s" }, out.display(), out.join("docker-bake.json").display());

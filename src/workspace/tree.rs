@@ -18,18 +18,6 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// A tree from literal files (for tests and benchmarks).
-    pub fn from_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Tree {
-        let mut tree = Tree::default();
-        for (path, text) in files {
-            tree.files.insert(path.to_owned());
-            if is_read(path) {
-                tree.texts.insert(path.to_owned(), text.to_owned());
-            }
-        }
-        tree
-    }
-
     pub fn has(&self, path: &str) -> bool {
         self.files.contains(path)
     }
