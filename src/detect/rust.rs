@@ -51,7 +51,7 @@ pub(crate) fn detect(tree: &Tree, found: &mut Vec<Found>, skipped: &mut Vec<Skip
         let cargo_toml = join(&m.dir, "Cargo.toml");
         let name = package.get("name").and_then(|n| n.as_str()).unwrap_or("app").to_owned();
         let workspace = workspace_of.get(&m.dir).and_then(|root| by_dir.get(root.as_str()).map(|r| (root.clone(), *r)));
-        let uses = path_dependencies(m, workspace.as_ref().map(|(_, r)| *r));
+        let uses = all_uses[&m.dir].clone();
         libraries.insert(m.dir.clone(), uses.clone());
         let bins = binaries(tree, m, &name);
         let metadata = package.get("metadata").and_then(|v| v.get("buildspec")).map(toml_to_json);
