@@ -149,8 +149,9 @@ impl std::fmt::Display for TemplateError {
     }
 }
 
-/// Text made safe inside a KDL string: quotes, backslashes and control
-/// characters escaped.
+/// Text made safe inside a KDL string: quotes, backslashes, control
+/// characters and the code points KDL v2 refuses in a document (bidi
+/// controls, BOM, line and paragraph separators) escaped.
 pub fn kdl_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -160,7 +161,11 @@ pub fn kdl_escape(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if c.is_control()
+                || matches!(c, '\u{200e}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' | '\u{feff}') =>
+            {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -190,6 +195,11 @@ mod tests {
     #[test]
     fn values_cannot_break_out_of_kdl_strings_or_shell_words() {
         assert_eq!(kdl_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        // Bidi controls would make the rendered spec no KDL at all.
+        let bidi = "api\u{202e}\u{2066}x";
+        assert_eq!(kdl_escape(bidi), "api\\u{202e}\\u{2066}x");
+        let doc = format!("label \"{}\"", kdl_escape(bidi));
+        assert!(kdl::KdlDocument::parse(&doc).is_ok(), "{doc}");
         assert_eq!(shell_quote("crates/api"), "crates/api");
         assert_eq!(shell_quote("it's $x"), "'it'\\''s $x'");
         assert_eq!(join_path("/app", "."), "/app");
