@@ -69,12 +69,13 @@ pub struct CompileOpts {
     /// Run the cache-efficiency passes (`--no-optimize` turns them off).
     pub optimize: bool,
     /// Files of the build context, relative to it (read by the CLI).
-    pub context_files: Option<std::collections::BTreeSet<String>>,
+    /// Shared: the specs of a monorepo often have one context.
+    pub context_files: Option<std::sync::Arc<std::collections::BTreeSet<String>>>,
     /// The text of the context's files the presets read (`Cargo.toml`
     /// files, `.cargo/config.toml`), by context path (read by the CLI).
-    pub manifests: std::collections::BTreeMap<String, String>,
+    pub manifests: std::sync::Arc<std::collections::BTreeMap<String, String>>,
     /// Commits that touched each context path (from `git log`, by the CLI).
-    pub changes: Option<passes::ChangeCounts>,
+    pub changes: Option<std::sync::Arc<passes::ChangeCounts>>,
 }
 
 impl CompileOpts {
@@ -148,9 +149,9 @@ pub fn compile_parsed(parsed: &syntax::ParsedSpec, opts: &CompileOpts) -> Result
             target,
             gate_tests: opts.gate_tests,
             optimize: opts.optimize,
-            context_files: opts.context_files.as_ref(),
+            context_files: opts.context_files.as_deref(),
             manifests: &opts.manifests,
-            changes: opts.changes.as_ref(),
+            changes: opts.changes.as_deref(),
         },
     );
     graph.validate();

@@ -21,14 +21,15 @@
 //! paths keep their order; a copy does not move before a RUN whose output
 //! it might overwrite, except `packages`, which writes only system paths.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crate::graph::{Graph, Rewrite, StageId};
 use crate::passes::facts::{self, PathKey};
 use crate::spec::{Step, StepKind};
 
-/// Changes per context path (from `git log`), for ordering copies.
-pub type ChangeCounts = HashMap<String, u32>;
+/// Changes per context path (from `git log`), for ordering copies;
+/// sorted, so the files under a directory are one range.
+pub type ChangeCounts = BTreeMap<String, u32>;
 
 pub fn order_steps(mut graph: Graph, changes: Option<&ChangeCounts>) -> Graph {
     for i in 0..graph.stages.len() {
@@ -158,18 +159,20 @@ fn describe(step: &Step) -> String {
     }
 }
 
-/// How often a copy's sources changed (sum over files under them).
+/// How often a copy's sources changed (sum over files under them): one
+/// range of the sorted counts per source, `dir/` up to `dir0` (`0` is
+/// the character after `/`).
 fn change_count(step: &Step, changes: Option<&ChangeCounts>) -> u32 {
     let (Some(changes), StepKind::Copy(copy)) = (changes, &step.kind) else { return 0 };
     copy.sources
         .iter()
         .map(|src| {
             let src = facts::normalize(src);
-            changes
-                .iter()
-                .filter(|(path, _)| src.is_empty() || *path == &src || path.starts_with(&format!("{src}/")))
-                .map(|(_, n)| *n)
-                .sum::<u32>()
+            if src.is_empty() {
+                return changes.values().sum::<u32>();
+            }
+            let exact = changes.get(&src).copied().unwrap_or(0);
+            exact + changes.range(format!("{src}/")..format!("{src}0")).map(|(_, n)| *n).sum::<u32>()
         })
         .sum()
 }
@@ -419,7 +422,7 @@ RUN make tools"#,
                 .into_iter()
                 .map(|(p, n)| (p.to_owned(), n))
                 .collect();
-        let opts = crate::CompileOpts { changes: Some(changes), ..crate::CompileOpts::new() };
+        let opts = crate::CompileOpts { changes: Some(std::sync::Arc::new(changes)), ..crate::CompileOpts::new() };
         let compiled = crate::compile(&source, &opts).expect("compiles");
         let copies: Vec<&str> =
             compiled.instructions.iter().filter(|i| i.keyword == "COPY").map(|i| i.text.as_str()).collect();

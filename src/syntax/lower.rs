@@ -93,13 +93,7 @@ impl<'a> Includes<'a> {
             return None;
         }
         let base = self.sources.add(name.clone(), text.as_str());
-        // kdl's spans count from the start of the text it parses: behind
-        // `base` bytes of padding they land in this file's range of the
-        // offset space. A block comment is the padding kdl reads fastest
-        // (whitespace goes through every kind of space, character by
-        // character).
-        let padded = if base >= 4 { format!("/*{}*/{text}", " ".repeat(base - 4)) } else { format!("{}{text}", " ".repeat(base)) };
-        let doc = parse_kdl(&padded, diags)?;
+        let doc = parse_kdl(&text, base, diags)?;
         self.stack.push(name);
         Some(doc)
     }
@@ -125,15 +119,25 @@ fn normalize_path(path: &str) -> String {
     if parts.is_empty() { ".".to_owned() } else { parts.join("/") }
 }
 
-/// Parses KDL text, turning its errors into diagnostics.
-fn parse_kdl(text: &str, diags: &mut Diagnostics) -> Option<KdlDocument> {
+/// Parses KDL text placed at `base` in the spec's offset space, turning
+/// its errors into diagnostics: through the fast reader when the text is
+/// in its subset, else through the kdl crate (spans moved by `base`).
+fn parse_kdl(text: &str, base: usize, diags: &mut Diagnostics) -> Option<KdlDocument> {
+    if let Some(doc) = super::kdl_subset::parse(text, base) {
+        return Some(doc);
+    }
     match KdlDocument::parse(text) {
-        Ok(doc) => Some(doc),
+        Ok(mut doc) => {
+            if base > 0 {
+                shift_spans(&mut doc, base);
+            }
+            Some(doc)
+        }
         Err(err) => {
             for d in err.diagnostics {
                 let message = d.message.unwrap_or_else(|| "invalid KDL".to_owned());
-                let mut diag = Diagnostic::error(Code::KdlSyntax, d.span.into(), message)
-                    .label(d.label.unwrap_or_else(|| "here".to_owned()));
+                let span = Span::new(base + d.span.offset(), d.span.len());
+                let mut diag = Diagnostic::error(Code::KdlSyntax, span, message).label(d.label.unwrap_or_else(|| "here".to_owned()));
                 diag.help = d.help.or_else(|| Some("see the KDL v2 syntax at https://kdl.dev".to_owned()));
                 diags.push(diag);
             }
@@ -142,11 +146,37 @@ fn parse_kdl(text: &str, diags: &mut Diagnostics) -> Option<KdlDocument> {
     }
 }
 
+/// Moves every span of a document `by` bytes along.
+fn shift_spans(doc: &mut KdlDocument, by: usize) {
+    let moved = |span: miette::SourceSpan| (span.offset() + by, span.len());
+    doc.set_span(moved(doc.span()));
+    for node in doc.nodes_mut() {
+        node.set_span(moved(node.span()));
+        let name = node.name_mut();
+        name.set_span(moved(name.span()));
+        if let Some(ty) = node.ty_mut() {
+            ty.set_span(moved(ty.span()));
+        }
+        for entry in node.entries_mut() {
+            entry.set_span(moved(entry.span()));
+            if let Some(name) = entry.name_mut() {
+                name.set_span(moved(name.span()));
+            }
+            if let Some(ty) = entry.ty_mut() {
+                ty.set_span(moved(ty.span()));
+            }
+        }
+        if let Some(children) = node.children_mut() {
+            shift_spans(children, by);
+        }
+    }
+}
+
 /// Parses KDL text and lowers it into a [`Spec`], following its includes
 /// and collecting every problem.
 pub fn lower_source(includes: &mut Includes<'_>, diags: &mut Diagnostics) -> Spec {
     let text = includes.sources.root().text.clone();
-    match parse_kdl(&text, diags) {
+    match parse_kdl(&text, 0, diags) {
         Some(doc) => lower_document(&doc, includes, diags),
         None => Spec::default(),
     }

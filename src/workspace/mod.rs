@@ -8,6 +8,7 @@
 pub mod tree;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::source::SourceFile;
 use crate::syntax::ParsedSpec;
@@ -75,9 +76,9 @@ pub struct Contexts {
 
 #[derive(Clone)]
 struct Facts {
-    files: Option<std::collections::BTreeSet<String>>,
-    manifests: std::collections::BTreeMap<String, String>,
-    changes: Option<crate::passes::ChangeCounts>,
+    files: Option<Arc<std::collections::BTreeSet<String>>>,
+    manifests: Arc<std::collections::BTreeMap<String, String>>,
+    changes: Option<Arc<crate::passes::ChangeCounts>>,
 }
 
 impl Contexts {
@@ -99,14 +100,15 @@ impl Contexts {
                     if prefix.is_empty() {
                         counts.clone()
                     } else {
-                        let prefix = format!("{prefix}/");
-                        counts.iter().filter_map(|(p, n)| p.strip_prefix(&prefix).map(|p| (p.to_owned(), *n))).collect()
+                        let (from, to) = (format!("{prefix}/"), format!("{prefix}0"));
+                        counts.range(from.clone()..to).map(|(p, n)| (p[from.len()..].to_owned(), *n)).collect()
                     }
                 }),
                 None => git_changes(&context),
             };
             let manifests = files.as_ref().map(|files| read_manifests(&context, files)).unwrap_or_default();
-            self.facts.insert(key.clone(), Facts { files, manifests, changes });
+            let facts = Facts { files: files.map(Arc::new), manifests: Arc::new(manifests), changes: changes.map(Arc::new) };
+            self.facts.insert(key.clone(), facts);
         }
         let facts = self.facts[&key].clone();
         crate::CompileOpts { manifests: facts.manifests, context_files: facts.files, changes: facts.changes, ..crate::CompileOpts::new() }
