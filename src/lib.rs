@@ -76,6 +76,13 @@ pub struct CompileOpts {
     pub manifests: std::sync::Arc<std::collections::BTreeMap<String, String>>,
     /// Commits that touched each context path (from `git log`, by the CLI).
     pub changes: Option<std::sync::Arc<passes::ChangeCounts>>,
+    /// Context paths of the spec file (first), the files it includes and
+    /// buildspec's own outputs: left out of a context copied whole (read
+    /// by the CLI).
+    pub own_files: Vec<String>,
+    /// Context paths git ignores (untracked; a directory as one path),
+    /// left out of a context copied whole (read by the CLI).
+    pub git_ignored: Option<std::sync::Arc<std::collections::BTreeSet<String>>>,
 }
 
 impl CompileOpts {
@@ -83,7 +90,7 @@ impl CompileOpts {
     /// about the context.
     #[allow(clippy::new_without_default)]
     pub fn new() -> CompileOpts {
-        CompileOpts { target: None, frontend: Frontend::BuiltIn, gate_tests: true, optimize: true, context_files: None, manifests: Default::default(), changes: None }
+        CompileOpts { target: None, frontend: Frontend::BuiltIn, gate_tests: true, optimize: true, context_files: None, manifests: Default::default(), changes: None, own_files: Vec::new(), git_ignored: None }
     }
 }
 
@@ -152,6 +159,8 @@ pub fn compile_parsed(parsed: &syntax::ParsedSpec, opts: &CompileOpts) -> Result
             context_files: opts.context_files.as_deref(),
             manifests: &opts.manifests,
             changes: opts.changes.as_deref(),
+            own_files: &opts.own_files,
+            git_ignored: opts.git_ignored.as_deref(),
         },
     );
     graph.validate();

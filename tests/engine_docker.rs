@@ -369,9 +369,11 @@ fn oci_backend_matches_buildkit(e: &Engine) -> Check {
     let cache = tmp.path().join("cache");
     let mut problems = Vec::new();
     for (name, args, expected) in EXAMPLES {
+        let started = std::time::Instant::now();
         if let Err(problem) = oci_example_matches(e, name, args, expected, &bases, &cache, tmp.path()) {
             problems.push(problem);
         }
+        eprintln!("    {name}: built by both backends and compared in {:.1}s", started.elapsed().as_secs_f64());
     }
     if !problems.is_empty() {
         return Err(problems.join("\n"));
@@ -383,7 +385,9 @@ fn oci_example_matches(e: &Engine, name: &str, args: &[&str], expected: &str, ba
     {
         let archive = tmp.join(format!("{name}.tar"));
         let output = format!("--output=docker-archive:{}", archive.display());
+        let started = std::time::Instant::now();
         oci_build(e, &spec_dir(name), bases, cache, &[&output, "-t", &format!("oci-{name}:1")])?;
+        eprintln!("    {name}: oci build {:.1}s", started.elapsed().as_secs_f64());
         ok(e.docker(&["load", "-i", archive.to_str().unwrap()]), "docker load")?;
         if !expected.is_empty() {
             let mut run_args = vec![format!("oci-{name}:1")];

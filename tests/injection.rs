@@ -96,7 +96,9 @@ fn check(template: &str, value: &str) -> Result<(), TestCaseError> {
             let n_ignore = compiled.dockerignore.lines().count();
             let n_excludes = compiled.graph.context.excludes.len();
             let n_allowed = compiled.graph.context.allowlist.as_ref().map_or(0, |a| 2 + a.len());
-            prop_assert_eq!(n_ignore, 1 + n_allowed + n_excludes, "one .dockerignore line per rule");
+            let defaults = &compiled.graph.context.default_excludes;
+            let n_defaults = if defaults.is_empty() { 0 } else { 1 + defaults.len() };
+            prop_assert_eq!(n_ignore, 1 + n_allowed + n_defaults + n_excludes, "one .dockerignore line per rule");
             if template.contains("{ run V }") {
                 let run = compiled.instructions.iter().find(|i| i.keyword == "RUN").unwrap();
                 prop_assert_eq!(script_of(&run.text), value.strip_suffix('\n').unwrap_or(value));

@@ -272,6 +272,9 @@ fn explain_lists_stages_and_rewrites_with_lines() {
       builder build (buildspec.kdl:1) from node:20-bookworm-slim
       runtime app (buildspec.kdl:6) from node:20-bookworm-slim; needs build (copy from)
     rewrites:
+      buildspec.kdl:3 [exclude_by_default] build: left out .git, .hg, .svn at any depth: version-control metadata no step reads
+      buildspec.kdl:3 [exclude_by_default] build: left out buildspec.kdl: the spec file: what it says reaches the image through the build, not as a file
+      buildspec.kdl:3 [exclude_by_default] build: left out **/node_modules: the build installs the packages itself; the host's would be copied over them
       buildspec.kdl:3 [split_dependencies] build: split the npm dependencies out: package.json, package-lock.json copied and `npm ci` run before the sources, so a source change re-uses them
       buildspec.kdl:4 [add_cache_mounts] build: npm caches /root/.npm mounted: downloads survive rebuilds and are shared by every stage
       buildspec.kdl:4 [npm_ci_offline] build: `npm ci` runs with --prefer-offline --no-audit --no-fund: the lockfile pins every package by its integrity hash and the npm cache is mounted, so cached packages are used without asking the registry whether they changed; the audit and funding reports change no file (`npm audit` gives the report)

@@ -126,6 +126,9 @@ struct Builder<'a> {
     empty: PathBuf,
     scratch: crate::build::scratch::Scratch,
     stat: crate::oci::stat_cache::StatCache,
+    /// The rules the emitted .dockerignore gives BuildKit, applied to
+    /// every copy from the context.
+    ignore: crate::passes::facts::ContextIgnore,
 }
 
 /// What a build produced.
@@ -150,7 +153,8 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
     fs::create_dir_all(&empty).map_err(io_ctx("making the cache directories"))?;
     let scratch = crate::build::scratch::Scratch::create(&req.cache_dir.join("scratch")).map_err(io_ctx("making a scratch directory"))?;
     let stat = crate::oci::stat_cache::StatCache::load(&req.cache_dir.join("stat"), &req.context_dir);
-    let mut b = Builder { req, store, empty, scratch, stat };
+    let ignore = crate::passes::facts::ContextIgnore::new(req.graph);
+    let mut b = Builder { req, store, empty, scratch, stat, ignore };
     let mut states: HashMap<StageId, State> = HashMap::new();
     let mut executed_runs = 0;
     for id in &req.graph.order {
@@ -585,6 +589,12 @@ impl Builder<'_> {
             if matches.is_empty() {
                 return Err(self.fail(stage, step.span, format!("copy source `{}` matches no file", src.value)));
             }
+            // From the context, what the .dockerignore leaves out is not there.
+            let keep = |path: &str| from.is_some() || path.is_empty() || !self.ignore.excludes(path);
+            let matches: Vec<String> = matches.into_iter().filter(|m| keep(m) || from.is_none() && self.ignore.has_exceptions()).collect();
+            if matches.is_empty() {
+                return Err(self.fail(stage, step.span, format!("copy source `{}` matches only files the context leaves out", src.value)));
+            }
             for m in matches {
                 let full = root.join(&m);
                 let meta = fs::symlink_metadata(&full).map_err(io_ctx(format!("reading {}", m)))?;
@@ -595,8 +605,8 @@ impl Builder<'_> {
                 } else {
                     dest.clone()
                 };
-                collect(&full, target.trim_start_matches('/'), meta.is_dir(), uid, gid, chmod, &mut entries)
-                    .map_err(io_ctx(format!("reading {m}")))?;
+                let tree = Tree { uid, gid, chmod, keep: &keep, exceptions: from.is_none() && self.ignore.has_exceptions() };
+                tree.collect(&full, &m, target.trim_start_matches('/'), meta.is_dir(), &mut entries).map_err(io_ctx(format!("reading {m}")))?;
             }
         }
         Ok((entries, view))
@@ -844,30 +854,57 @@ fn expand_glob(root: &Path, rel: &str) -> io::Result<Vec<String>> {
     Ok(res)
 }
 
-/// Entries for a copied file or directory tree at `target`.
-fn collect(src: &Path, target: &str, is_dir: bool, uid: u32, gid: u32, chmod: Option<u32>, out: &mut Vec<Entry>) -> io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = fs::symlink_metadata(src)?;
-    let mode = chmod.unwrap_or(meta.mode() & 0o7777);
-    let base = |path: &str, kind| Entry { path: path.to_owned(), kind, mode, uid: uid.into(), gid: gid.into(), mtime: meta.mtime().max(0) as u64 };
-    if is_dir {
-        if !target.is_empty() {
-            out.push(base(target, EntryKind::Dir));
+/// How a copied tree becomes entries: its owner and mode, and which of
+/// its paths (relative to where it is copied from) are there.
+struct Tree<'k> {
+    uid: u32,
+    gid: u32,
+    chmod: Option<u32>,
+    keep: &'k dyn Fn(&str) -> bool,
+    /// Whether a path left out may hold paths that are in.
+    exceptions: bool,
+}
+
+impl Tree<'_> {
+    /// Entries for the file or directory `src` (at `rel` where it is copied
+    /// from) at `target`; whether any was kept. A directory left out is
+    /// still there when something below it is taken back in (`!PATH`), as
+    /// BuildKit does.
+    fn collect(&self, src: &Path, rel: &str, target: &str, is_dir: bool, out: &mut Vec<Entry>) -> io::Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let kept = (self.keep)(rel);
+        let meta = fs::symlink_metadata(src)?;
+        let mode = self.chmod.unwrap_or(meta.mode() & 0o7777);
+        let base = |path: &str, kind| Entry { path: path.to_owned(), kind, mode, uid: self.uid.into(), gid: self.gid.into(), mtime: meta.mtime().max(0) as u64 };
+        if is_dir && !kept && !self.exceptions {
+            return Ok(false);
         }
-        let mut children: Vec<_> = fs::read_dir(src)?.collect::<Result<_, _>>()?;
-        children.sort_by_key(|c| c.file_name());
-        for child in children {
-            let name = child.file_name().to_string_lossy().into_owned();
-            let path = if target.is_empty() { name } else { format!("{target}/{name}") };
-            let ft = child.file_type()?;
-            collect(&child.path(), &path, ft.is_dir(), uid, gid, chmod, out)?;
+        if is_dir {
+            let at = out.len();
+            let mut children: Vec<_> = fs::read_dir(src)?.collect::<Result<_, _>>()?;
+            children.sort_by_key(|c| c.file_name());
+            let mut any = false;
+            for child in children {
+                let name = child.file_name().to_string_lossy().into_owned();
+                let path = if target.is_empty() { name.clone() } else { format!("{target}/{name}") };
+                let child_rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+                any |= self.collect(&child.path(), &child_rel, &path, child.file_type()?.is_dir(), out)?;
+            }
+            if (kept || any) && !target.is_empty() {
+                out.insert(at, base(target, EntryKind::Dir));
+            }
+            return Ok(kept || any);
         }
-    } else if meta.file_type().is_symlink() {
-        out.push(base(target, EntryKind::Symlink(fs::read_link(src)?.to_string_lossy().into_owned())));
-    } else if meta.is_file() {
-        out.push(base(target, EntryKind::File(Content::Disk { path: src.to_path_buf(), size: meta.len() })));
+        if !kept {
+            return Ok(false);
+        }
+        if meta.file_type().is_symlink() {
+            out.push(base(target, EntryKind::Symlink(fs::read_link(src)?.to_string_lossy().into_owned())));
+        } else if meta.is_file() {
+            out.push(base(target, EntryKind::File(Content::Disk { path: src.to_path_buf(), size: meta.len() })));
+        }
+        Ok(true)
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub fn compile_all(root: &Path, opts: &CompileOpts, ui: &Ui) -> Result<Vec<Compi
     for (spec, parsed) in specs.iter().zip(parsed) {
         match parsed {
             Ok(parsed) => {
-                let opts = contexts.opts(spec, &parsed.spec).with(opts);
+                let opts = contexts.opts(spec, &parsed).with(opts);
                 jobs.push((spec, parsed, opts));
             }
             Err(err) => {

@@ -96,7 +96,7 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
             Backend::Docker => crate::Frontend::BuiltIn,
             Backend::Oci => crate::Frontend::Direct,
         },
-        ..crate::workspace::context_opts(&path, &parsed.spec)
+        ..crate::workspace::context_opts(&path, &parsed)
     };
     let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
     ui.diagnostics(&compiled.sources, &compiled.warnings);

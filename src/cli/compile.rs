@@ -51,7 +51,7 @@ pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
         target: args.target.clone(),
         frontend: args.syntax.clone().map_or(crate::Frontend::BuiltIn, crate::Frontend::Syntax),
         optimize: !args.no_optimize,
-        ..crate::workspace::context_opts(&path, &parsed.spec)
+        ..crate::workspace::context_opts(&path, &parsed)
     };
     let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
     ui.diagnostics(&compiled.sources, &compiled.warnings);

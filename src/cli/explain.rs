@@ -20,7 +20,7 @@ pub struct ExplainArgs {
 pub fn run(args: &ExplainArgs, ui: &Ui) -> Result<(), Failed> {
     let path = spec_path(args.spec.as_deref());
     let parsed = read_spec(&path, ui)?;
-    let opts = crate::CompileOpts { target: args.target.clone(), ..crate::workspace::context_opts(&path, &parsed.spec) };
+    let opts = crate::CompileOpts { target: args.target.clone(), ..crate::workspace::context_opts(&path, &parsed) };
     let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
     ui.diagnostics(&compiled.sources, &compiled.warnings);
     let graph = &compiled.graph;

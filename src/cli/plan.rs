@@ -28,7 +28,7 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<(), Failed> {
     let opts = crate::CompileOpts {
         target: args.target.clone(),
         optimize: !args.no_optimize,
-        ..crate::workspace::context_opts(&path, &parsed.spec)
+        ..crate::workspace::context_opts(&path, &parsed)
     };
     let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
     let steps = crate::plan::plan(&compiled, &args.changed);

@@ -12,6 +12,13 @@ pub fn emit_dockerignore(graph: &Graph, spec_name: &str) -> String {
             out.push('\n');
         }
     }
+    if !graph.context.default_excludes.is_empty() {
+        out.push_str("# Left out by default (`buildspec explain` says why; `context { include \"PATH\" }` takes one back):\n");
+        for pattern in &graph.context.default_excludes {
+            out.push_str(pattern);
+            out.push('\n');
+        }
+    }
     for glob in &graph.context.excludes {
         out.push_str(&glob.value);
         out.push('\n');

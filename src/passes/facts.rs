@@ -217,6 +217,7 @@ impl ContextIgnore {
             rules.extend(glob("*").map(|g| (true, g)));
             rules.extend(allowed.iter().filter_map(|a| glob(&normalize(a)).map(|g| (false, g))));
         }
+        rules.extend(graph.context.default_excludes.iter().filter_map(|d| glob(d).map(|g| (true, g))));
         for exclude in &graph.context.excludes {
             let (negated, pattern) = match exclude.strip_prefix('!') {
                 Some(p) => (true, p),
@@ -227,6 +228,12 @@ impl ContextIgnore {
             }
         }
         ContextIgnore { rules }
+    }
+
+    /// Whether some rule takes paths back in (`!PATH`, or the allowlist):
+    /// then a directory left out may still hold paths that are in.
+    pub fn has_exceptions(&self) -> bool {
+        self.rules.iter().any(|(exclude, _)| !exclude)
     }
 
     pub fn excludes(&self, path: &str) -> bool {

@@ -8,6 +8,7 @@ mod allowlist_context;
 mod branch_tests;
 mod copy_from_earliest;
 mod drop_repeated_vet;
+mod exclude_by_default;
 mod fuse_tests;
 pub mod facts;
 mod gate_tests;
@@ -23,6 +24,7 @@ pub use allowlist_context::allowlist_context;
 pub use branch_tests::branch_tests;
 pub use copy_from_earliest::copy_from_earliest;
 pub use drop_repeated_vet::drop_repeated_vet;
+pub use exclude_by_default::{exclude_by_default, Known};
 pub use fuse_tests::fuse_tests;
 pub use gate_tests::{gate_tests, ungateable_tests};
 pub use npm_ci_offline::npm_ci_offline;
@@ -56,12 +58,19 @@ pub struct PassOpts<'a> {
     pub manifests: &'a BTreeMap<String, String>,
     /// How often each context path changed, for ordering copies.
     pub changes: Option<&'a ChangeCounts>,
+    /// Context paths of the spec file (first), its includes and
+    /// buildspec's outputs, for the default exclusions.
+    pub own_files: &'a [String],
+    /// Context paths git ignores, for the default exclusions.
+    pub git_ignored: Option<&'a BTreeSet<String>>,
 }
 
 /// Runs every pass in order.
 pub fn run_all(graph: Graph, opts: &PassOpts<'_>) -> Graph {
     let mut graph = graph;
     if opts.optimize {
+        let known = Known { context_files: opts.context_files, own_files: opts.own_files, git_ignored: opts.git_ignored };
+        graph = exclude_by_default(graph, &known);
         graph = split_dependencies(graph, opts.context_files, opts.manifests);
         graph = drop_repeated_vet(graph);
         graph = add_cache_mounts(graph);

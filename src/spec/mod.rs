@@ -27,6 +27,12 @@ pub struct Spec {
 pub struct Context {
     pub dir: Spanned<String>,
     pub excludes: Vec<Spanned<String>>,
+    /// `include "PATH"`: paths the default exclusions leave in.
+    pub includes: Vec<Spanned<String>>,
+    /// What the optimizer leaves out of a context that is copied whole
+    /// or by directory (filled by the `exclude_by_default` pass, not
+    /// written in specs): patterns, in order, before `excludes`.
+    pub default_excludes: Vec<String>,
     /// The only context paths the build reads, when known (filled by the
     /// allowlist pass, not written in specs).
     pub allowlist: Option<Vec<String>>,
@@ -34,7 +40,7 @@ pub struct Context {
 
 impl Default for Context {
     fn default() -> Context {
-        Context { dir: Spanned::new(".".to_owned(), Span::default()), excludes: Vec::new(), allowlist: None }
+        Context { dir: Spanned::new(".".to_owned(), Span::default()), excludes: Vec::new(), includes: Vec::new(), default_excludes: Vec::new(), allowlist: None }
     }
 }
 

@@ -317,11 +317,27 @@ fn lower_context(node: &KdlNode, diags: &mut Diagnostics) -> Context {
                 context.dir = dir;
             }
     for child in view.children(names::CONTEXT, diags) {
+        let taking_back = child.name().value() == "include";
         let exclude = NodeView::open(child, &[], diags);
         exclude.no_children(diags);
-        exclude.arg_count(1, usize::MAX, "glob", diags);
+        exclude.arg_count(1, usize::MAX, if taking_back { "path" } else { "glob" }, diags);
         for glob in exclude.args_str(diags) {
             if !check(validate::single_line(&glob, "exclude pattern"), diags) {
+                continue;
+            }
+            if taking_back {
+                let plain = glob.split('/').all(|part| part != "..")
+                    && !glob.contains(['*', '?', '[', '!'])
+                    && glob.split('/').any(|part| !part.is_empty() && part != ".");
+                if !plain {
+                    diags.push(
+                        Diagnostic::error(Code::InvalidValue, glob.span, "`include` takes a path inside the context, without globs")
+                            .label("not a plain context path")
+                            .help("name the file or directory to take back, e.g. include \"node_modules\""),
+                    );
+                } else {
+                    context.includes.push(glob);
+                }
                 continue;
             }
             if glob.starts_with('#') || glob.trim().is_empty() {

@@ -2,7 +2,7 @@
 //! suggestions for misspelt ones.
 
 pub const TOP_LEVEL: &[&str] = &["buildspec", "context", "include", "arg", "builder", "test", "runtime"];
-pub const CONTEXT: &[&str] = &["exclude"];
+pub const CONTEXT: &[&str] = &["exclude", "include"];
 pub const STAGE: &[&str] = &[
     "workdir",
     "user",

@@ -59,8 +59,8 @@ fn read_text(path: &Path) -> std::io::Result<String> {
 /// context: its files (for the dependency-split presets) and how often
 /// git saw each path change (for ordering copies). Read here, at the
 /// edge; a context that cannot be read just leaves them unknown.
-pub fn context_opts(spec_path: &Path, spec: &crate::spec::Spec) -> crate::CompileOpts {
-    Contexts::default().opts(spec_path, spec)
+pub fn context_opts(spec_path: &Path, parsed: &ParsedSpec) -> crate::CompileOpts {
+    Contexts::default().opts(spec_path, parsed)
 }
 
 /// What the passes may know about build contexts, read once per context
@@ -71,6 +71,8 @@ pub struct Contexts {
     /// The work tree's root (absolute) and its change counts, when one
     /// `git log` answers for every context below it.
     history: Option<(PathBuf, crate::passes::ChangeCounts)>,
+    /// The paths git ignores in that work tree, read once with it.
+    ignored: Option<std::collections::BTreeSet<String>>,
     facts: std::collections::HashMap<PathBuf, Facts>,
 }
 
@@ -79,18 +81,20 @@ struct Facts {
     files: Option<Arc<std::collections::BTreeSet<String>>>,
     manifests: Arc<std::collections::BTreeMap<String, String>>,
     changes: Option<Arc<crate::passes::ChangeCounts>>,
+    git_ignored: Option<Arc<std::collections::BTreeSet<String>>>,
 }
 
 impl Contexts {
     /// For the contexts below `root`: git's history read once, there.
     pub fn below(root: &Path) -> Contexts {
         let history = std::fs::canonicalize(root).ok().and_then(|abs| git_changes(&abs).map(|c| (abs, c)));
-        Contexts { history, facts: Default::default() }
+        let ignored = history.as_ref().and_then(|(abs, _)| git_ignored(abs));
+        Contexts { history, ignored, facts: Default::default() }
     }
 
     /// The compile options a spec's context gives.
-    pub fn opts(&mut self, spec_path: &Path, spec: &crate::spec::Spec) -> crate::CompileOpts {
-        let context = context_dir(spec_path, &spec.context.dir.value);
+    pub fn opts(&mut self, spec_path: &Path, parsed: &ParsedSpec) -> crate::CompileOpts {
+        let context = context_dir(spec_path, &parsed.spec.context.dir.value);
         let key = std::fs::canonicalize(&context).unwrap_or_else(|_| context.clone());
         if !self.facts.contains_key(&key) {
             let files = context_files(&context);
@@ -107,11 +111,31 @@ impl Contexts {
                 None => git_changes(&context),
             };
             let manifests = files.as_ref().map(|files| read_manifests(&context, files)).unwrap_or_default();
-            let facts = Facts { files: files.map(Arc::new), manifests: Arc::new(manifests), changes: changes.map(Arc::new) };
+            let git_ignored = match (&self.history, &self.ignored) {
+                (Some((root, _)), Some(ignored)) => key.strip_prefix(root).ok().map(|rel| below(ignored, &rel.to_string_lossy())),
+                _ => git_ignored(&context),
+            };
+            let git_ignored = git_ignored.map(Arc::new);
+            let facts = Facts { files: files.map(Arc::new), manifests: Arc::new(manifests), changes: changes.map(Arc::new), git_ignored };
             self.facts.insert(key.clone(), facts);
         }
         let facts = self.facts[&key].clone();
-        crate::CompileOpts { manifests: facts.manifests, context_files: facts.files, changes: facts.changes, ..crate::CompileOpts::new() }
+        // The spec's own files, as context paths, when they lie in it.
+        let own_files = parsed
+            .sources
+            .files()
+            .iter()
+            .filter_map(|f| std::fs::canonicalize(&f.name).ok()?.strip_prefix(&key).ok().map(|p| p.to_string_lossy().into_owned()))
+            .filter(|p| !p.is_empty())
+            .collect();
+        crate::CompileOpts {
+            manifests: facts.manifests,
+            context_files: facts.files,
+            changes: facts.changes,
+            git_ignored: facts.git_ignored,
+            own_files,
+            ..crate::CompileOpts::new()
+        }
     }
 }
 
@@ -177,6 +201,42 @@ fn read_manifests(dir: &Path, files: &std::collections::BTreeSet<String>) -> std
             small.then(|| std::fs::read_to_string(&path).ok().map(|text| (f.clone(), text)))?
         })
         .collect()
+}
+
+/// The paths of a sorted set below `prefix`, made relative to it.
+fn below(paths: &std::collections::BTreeSet<String>, prefix: &str) -> std::collections::BTreeSet<String> {
+    if prefix.is_empty() {
+        return paths.clone();
+    }
+    let (from, to) = (format!("{prefix}/"), format!("{prefix}0"));
+    paths.range(from.clone()..to).map(|p| p[from.len()..].to_owned()).collect()
+}
+
+/// The untracked paths below `dir` that git ignores (`.gitignore` files at
+/// every level, `.git/info/exclude`, the user's excludes file), a
+/// directory as one path, when `dir` is in a git work tree. Git's own
+/// answer: tracked files that match a pattern are inputs, not ignored.
+fn git_ignored(dir: &Path) -> Option<std::collections::BTreeSet<String>> {
+    const MAX_PATHS: usize = 10_000;
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory", "--no-empty-directory"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let paths: std::collections::BTreeSet<String> = out
+        .stdout
+        .split(|b| *b == 0)
+        .filter_map(|p| std::str::from_utf8(p).ok())
+        .map(|p| p.trim_end_matches('/').to_owned())
+        .filter(|p| !p.is_empty() && !p.starts_with("../"))
+        .collect();
+    (paths.len() <= MAX_PATHS).then_some(paths)
 }
 
 /// Commits (of the last 500) that touched each path under `dir`, when it
