@@ -10,6 +10,8 @@
 mod support;
 #[path = "engine_docker/monorepo.rs"]
 mod monorepo;
+#[path = "engine_docker/context_hygiene.rs"]
+mod context_hygiene;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -739,6 +741,40 @@ fn steps(log: &str) -> Vec<(String, bool)> {
     names.into_iter().map(|(id, name)| (name, cached.contains(&id))).collect()
 }
 
+/// What the engine re-executed building `spec`.
+fn executed(e: &Engine, dir: &Path, spec: &str, tag: &str) -> Result<BTreeSet<(String, String)>, String> {
+    let log = text(&build(e, dir, &[spec, "-t", tag])?);
+    let all = steps(&log);
+    if all.is_empty() {
+        return Err(format!("no steps in the progress log of {spec}:\n{log}"));
+    }
+    Ok(all
+        .into_iter()
+        .filter(|(_, cached)| !cached)
+        .map(|(name, _)| {
+            let (stage, instruction) = name.trim_start_matches('[').split_once("] ").unwrap_or(("", &name));
+            (stage.split_whitespace().next().unwrap_or("").to_owned(), normalize(instruction))
+        })
+        .collect())
+}
+
+/// The steps `plan --changed` predicts re-execute, as (stage, instruction).
+fn predicted(e: &Engine, dir: &Path, spec: &str, changed: &str) -> Result<BTreeSet<(String, String)>, String> {
+    let out = ok(e.buildspec(&["plan", spec, "--format", "json", "--changed", changed], dir), "plan")?;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    Ok(doc["steps"]
+        .as_array()
+        .ok_or("no steps")?
+        .iter()
+        .filter(|s| s["rebuild"] == true)
+        .map(|s| (s["stage"].as_str().unwrap_or("").to_owned(), normalize(s["instruction"].as_str().unwrap_or(""))))
+        .collect())
+}
+
+fn normalize(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// A second build with no change re-executes no step.
 fn no_change_rebuild_executes_nothing(e: &Engine) -> Check {
     for name in ["go-static", "python-app", "static-site"] {
@@ -817,6 +853,7 @@ fn main() {
         ("oci_registry_push_and_pull", oci_registry_push_and_pull),
         ("generated_images_build_and_answer", monorepo::generated_images_build_and_answer),
         ("an_edit_rebuilds_only_its_dependents", monorepo::an_edit_rebuilds_only_its_dependents),
+        ("copy_everything_leaves_out_what_no_step_reads", context_hygiene::copy_everything_leaves_out_what_no_step_reads),
     ];
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let selected: Vec<_> = checks.iter().filter(|(n, _)| filter.is_empty() || filter.iter().any(|f| n.contains(f.as_str()))).collect();

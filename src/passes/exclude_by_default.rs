@@ -13,7 +13,7 @@
 //! - the spec file, the files it includes and buildspec's own output
 //!   directory, when they lie in the context (the CLI names them);
 //! - what the build makes itself when a step of the copying stage (or of a
-//!   stage built on it) makes it: `node_modules` before an npm, yarn or
+//!   stage it is built on, or one built on it) makes it: `node_modules` before an npm, yarn or
 //!   pnpm install, `target` before cargo (a whole-context copy), Python's caches and `.venv`
 //!   before pip, python, pytest, uv or poetry, and the declared
 //!   `outputs=` of a later RUN;
@@ -171,9 +171,9 @@ fn context_reads(graph: &Graph, files: Option<&BTreeSet<String>>) -> (Vec<BroadR
     (broad, named)
 }
 
-/// What the build itself makes below a broad read: tools' output run by
-/// a later step of the same stage or of a stage built on it, and the
-/// declared outputs of a later RUN of the stage.
+/// What the build itself makes below a broad read: the output of tools
+/// that a step of the same stage, of a stage it is built on or of one
+/// built on it runs, and the declared outputs of a later RUN of the stage.
 fn made_by_the_build(graph: &Graph, read: &BroadRead) -> Vec<LeftOut> {
     fn scripts_of<'g>(steps: &'g [crate::spec::Step], out: &mut Vec<&'g str>) {
         for_each_step(steps, &mut |s| {
@@ -182,10 +182,12 @@ fn made_by_the_build(graph: &Graph, read: &BroadRead) -> Vec<LeftOut> {
             }
         })
     }
+    // The stage, the stages it is built on and those built on it: a tool
+    // run before the copy (a `deps` block, a base stage) is overwritten by
+    // the host's output as surely as one run after it reads it.
     let mut scripts: Vec<&str> = Vec::new();
-    scripts_of(&graph.stage(read.stage).steps[read.step..], &mut scripts);
     for id in &graph.order {
-        if built_on(graph, *id, read.stage) {
+        if *id == read.stage || built_on(graph, *id, read.stage) || built_on(graph, read.stage, *id) {
             scripts_of(&graph.stage(*id).steps, &mut scripts);
         }
     }

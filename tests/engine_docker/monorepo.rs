@@ -3,10 +3,8 @@
 //! answers), `build --all` goes through bake, and an edit to one package
 //! re-executes no step of another's image, as `plan --changed` says.
 
-use std::collections::BTreeSet;
-use std::path::Path;
 
-use super::{build, copy_tree, ok, root, run, steps, text, Check, Engine};
+use super::{copy_tree, executed, ok, predicted, root, run, text, Check, Engine};
 
 /// The fixture workspace with its specs generated, in a temporary directory.
 fn generated_workspace(e: &Engine) -> Result<tempfile::TempDir, String> {
@@ -82,40 +80,6 @@ pub fn generated_images_build_and_answer(e: &Engine) -> Check {
     Ok(())
 }
 
-/// The steps `plan --changed` predicts re-execute, as (stage, instruction).
-fn predicted(e: &Engine, dir: &Path, spec: &str, changed: &str) -> Result<BTreeSet<(String, String)>, String> {
-    let out = ok(e.buildspec(&["plan", spec, "--format", "json", "--changed", changed], dir), "plan")?;
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
-    Ok(doc["steps"]
-        .as_array()
-        .ok_or("no steps")?
-        .iter()
-        .filter(|s| s["rebuild"] == true)
-        .map(|s| (s["stage"].as_str().unwrap_or("").to_owned(), normalize(s["instruction"].as_str().unwrap_or(""))))
-        .collect())
-}
-
-fn normalize(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// What the engine re-executed building `spec`.
-fn executed(e: &Engine, dir: &Path, spec: &str) -> Result<BTreeSet<(String, String)>, String> {
-    let log = text(&build(e, dir, &[spec, "-t", "isolation-check"])?);
-    let all = steps(&log);
-    if all.is_empty() {
-        return Err(format!("no steps in the progress log of {spec}:\n{log}"));
-    }
-    Ok(all
-        .into_iter()
-        .filter(|(_, cached)| !cached)
-        .map(|(name, _)| {
-            let (stage, instruction) = name.trim_start_matches('[').split_once("] ").unwrap_or(("", &name));
-            (stage.split_whitespace().next().unwrap_or("").to_owned(), normalize(instruction))
-        })
-        .collect())
-}
-
 /// An edit to one package's sources re-executes no step of another
 /// package's image; an edit to a shared library re-executes its dependents
 /// and nothing of the others; `plan --changed` says the same each time.
@@ -124,7 +88,7 @@ pub fn an_edit_rebuilds_only_its_dependents(e: &Engine) -> Check {
     let dir = ws.path();
     let specs = ["crates/api/buildspec.kdl", "crates/worker/buildspec.kdl", "web/packages/api/buildspec.kdl", "web/packages/site/buildspec.kdl"];
     for spec in specs {
-        executed(e, dir, spec)?;
+        executed(e, dir, spec, "isolation-check")?;
     }
     // (edited file relative to the root, its path in each spec's context,
     // the specs that use it, the edit: a change of what the program says)
@@ -145,7 +109,7 @@ pub fn an_edit_rebuilds_only_its_dependents(e: &Engine) -> Check {
         let same_workspace: Vec<&str> = specs.iter().copied().filter(|s| s.split('/').next() == file.split('/').next()).collect();
         for spec in same_workspace {
             let planned = predicted(e, dir, spec, in_context)?;
-            let done = executed(e, dir, spec)?;
+            let done = executed(e, dir, spec, "isolation-check")?;
             if planned != done {
                 return Err(format!("{file} edited, {spec}: plan predicted {planned:#?}\nbut the engine re-executed {done:#?}"));
             }
