@@ -584,3 +584,56 @@ runtime "app" from="python:3.12-slim" {
     assert_eq!(rebuilt("tests/test_pkg.py"), ["build", "unit"]);
     assert_eq!(rebuilt("pkg/__init__.py"), ["build", "unit", "app", "app"]);
 }
+
+/// A `copy "."` spec in a git working copy, through the CLI: what the
+/// `.dockerignore` leaves out by default, `context { include }`, a named
+/// copy of an ignored path, and `--no-optimize`.
+#[test]
+fn a_whole_context_copy_leaves_out_vcs_the_spec_host_output_and_what_git_ignores() {
+    let git = |dir: &Path, args: &[&str]| {
+        let out = std::process::Command::new("git").args(["-c", "user.email=t@t", "-c", "user.name=t"]).args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let p = project(&[
+        ("buildspec.kdl", NAIVE_NODE),
+        ("package.json", "{}"),
+        ("package-lock.json", "{}"),
+        (".gitignore", ".env\n/coverage/\n"),
+        ("src/index.js", ""),
+    ]);
+    git(p.path(), &["init", "-q", "."]);
+    git(p.path(), &["add", "-A"]);
+    git(p.path(), &["commit", "-qm", "x"]);
+    for (path, text) in [(".env", "S=1"), ("coverage/lcov.info", ""), ("node_modules/x/index.js", "")] {
+        std::fs::create_dir_all(p.path().join(path).parent().unwrap()).unwrap();
+        std::fs::write(p.path().join(path), text).unwrap();
+    }
+    let ignore_of = |p: &tempfile::TempDir, extra: &[&str]| {
+        let out = p.path().join("out");
+        let mut args = vec!["-o", out.to_str().unwrap()];
+        args.extend(extra);
+        compile(p.path(), &args);
+        let text = std::fs::read_to_string(out.join("Dockerfile.dockerignore")).unwrap();
+        text.lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect::<Vec<_>>()
+    };
+    let lines = ignore_of(&p, &[]);
+    for left_out in ["**/.git", "buildspec.kdl", "**/node_modules", ".env", "coverage"] {
+        assert!(lines.iter().any(|l| l == left_out), "{left_out} is not left out: {lines:?}");
+    }
+    let plan = buildspec(&["plan", "--changed", ".git/index", "--changed", "buildspec.kdl", "--changed", "node_modules/x/index.js"], p.path());
+    assert!(stdout(&plan).contains("0 of "), "{}", stdout(&plan));
+    let explain = stdout(&buildspec(&["explain"], p.path()));
+    assert!(explain.contains("[exclude_by_default] build: left out 2 paths git ignores (.env, coverage)"), "{explain}");
+
+    // Taken back: node_modules by `include`, .env by a copy that names it.
+    let spec = NAIVE_NODE.replace("copy \".\"", "copy \".\"\n    copy \".env\"");
+    std::fs::write(p.path().join("buildspec.kdl"), format!("context {{\n    include \"node_modules\"\n}}\n{spec}")).unwrap();
+    let lines = ignore_of(&p, &[]);
+    assert!(!lines.iter().any(|l| l == "**/node_modules" || l == ".env"), "{lines:?}");
+    assert!(lines.iter().any(|l| l == "coverage"), "{lines:?}");
+    let explain = stdout(&buildspec(&["explain"], p.path()));
+    assert!(explain.contains("kept **/node_modules in the context: `context { include \"node_modules\" }` takes back the default"), "{explain}");
+
+    // --no-optimize: the literal context.
+    assert!(ignore_of(&p, &["--no-optimize"]).is_empty());
+}
