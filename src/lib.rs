@@ -76,7 +76,7 @@ pub struct CompileOpts {
     pub manifests: std::sync::Arc<std::collections::BTreeMap<String, String>>,
     /// Commits that touched each context path (from `git log`, by the CLI).
     pub changes: Option<std::sync::Arc<passes::ChangeCounts>>,
-    /// Context paths of the spec file (first), the files it includes and
+    /// Context paths of the spec file, the files it includes and
     /// buildspec's own outputs: left out of a context copied whole (read
     /// by the CLI).
     pub own_files: Vec<String>,

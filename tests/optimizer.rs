@@ -273,7 +273,7 @@ fn explain_lists_stages_and_rewrites_with_lines() {
       runtime app (buildspec.kdl:6) from node:20-bookworm-slim; needs build (copy from)
     rewrites:
       buildspec.kdl:3 [exclude_by_default] build: left out .git, .hg, .svn at any depth: version-control metadata no step reads
-      buildspec.kdl:3 [exclude_by_default] build: left out buildspec.kdl: the spec file: what it says reaches the image through the build, not as a file
+      buildspec.kdl:3 [exclude_by_default] build: left out buildspec.kdl: buildspec's own file (the spec, a fragment it includes, an output): it reaches the image through the build, not as a file
       buildspec.kdl:3 [exclude_by_default] build: left out **/node_modules: the build installs the packages itself; the host's would be copied over them
       buildspec.kdl:3 [split_dependencies] build: split the npm dependencies out: package.json, package-lock.json copied and `npm ci` run before the sources, so a source change re-uses them
       buildspec.kdl:4 [add_cache_mounts] build: npm caches /root/.npm mounted: downloads survive rebuilds and are shared by every stage
@@ -617,7 +617,8 @@ fn a_whole_context_copy_leaves_out_vcs_the_spec_host_output_and_what_git_ignores
         text.lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect::<Vec<_>>()
     };
     let lines = ignore_of(&p, &[]);
-    for left_out in ["**/.git", "buildspec.kdl", "**/node_modules", ".env", "coverage"] {
+    // `out` is where `compile -o` writes: buildspec's own output.
+    for left_out in ["**/.git", "buildspec.kdl", "out", "**/node_modules", ".env", "coverage"] {
         assert!(lines.iter().any(|l| l == left_out), "{left_out} is not left out: {lines:?}");
     }
     let plan = buildspec(&["plan", "--changed", ".git/index", "--changed", "buildspec.kdl", "--changed", "node_modules/x/index.js"], p.path());

@@ -88,7 +88,7 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
     }
     let path = spec_path(args.spec.as_deref());
     let parsed = read_spec(&path, ui)?;
-    let opts = CompileOpts {
+    let mut opts = CompileOpts {
         target: args.target.clone(),
         gate_tests: !args.no_tests,
         optimize: !args.no_optimize,
@@ -98,6 +98,11 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
         },
         ..crate::workspace::context_opts(&path, &parsed)
     };
+    // An oci cache inside the context is buildspec's own output.
+    let cache = args.cache_dir.clone().or_else(|| std::env::var_os("BUILDSPEC_CACHE_DIR").map(PathBuf::from));
+    if let Some(cache) = cache.and_then(|dir| crate::workspace::in_context(&path, &parsed, &dir)) {
+        opts.own_files.push(cache);
+    }
     let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
     ui.diagnostics(&compiled.sources, &compiled.warnings);
     let context_dir = crate::workspace::context_dir(&path, &compiled.graph.context.dir.value);

@@ -47,12 +47,15 @@ pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
     }
     let path = spec_path(args.spec.as_deref());
     let parsed = read_spec(&path, ui)?;
-    let opts = CompileOpts {
+    let mut opts = CompileOpts {
         target: args.target.clone(),
         frontend: args.syntax.clone().map_or(crate::Frontend::BuiltIn, crate::Frontend::Syntax),
         optimize: !args.no_optimize,
         ..crate::workspace::context_opts(&path, &parsed)
     };
+    if let Some(out) = args.output.as_deref().and_then(|out| crate::workspace::in_context(&path, &parsed, out)) {
+        opts.own_files.push(out);
+    }
     let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
     ui.diagnostics(&compiled.sources, &compiled.warnings);
     match &args.output {

@@ -65,9 +65,8 @@ pub fn exclude_by_default(mut graph: Graph, known: &Known<'_>) -> Graph {
     for vcs in ["**/.git", "**/.hg", "**/.svn"] {
         defaults.push(at_first(vcs, "version-control metadata no step reads"));
     }
-    for (i, own) in known.own_files.iter().enumerate() {
-        let what = if i == 0 { "the spec file: what it says reaches the image through the build, not as a file" } else { "buildspec's own file: an included fragment or an output" };
-        defaults.push(at_first(own, what));
+    for own in known.own_files {
+        defaults.push(at_first(own, "buildspec's own file (the spec, a fragment it includes, an output): it reaches the image through the build, not as a file"));
     }
     for read in &broad {
         defaults.extend(made_by_the_build(&graph, read));

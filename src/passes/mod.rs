@@ -58,7 +58,7 @@ pub struct PassOpts<'a> {
     pub manifests: &'a BTreeMap<String, String>,
     /// How often each context path changed, for ordering copies.
     pub changes: Option<&'a ChangeCounts>,
-    /// Context paths of the spec file (first), its includes and
+    /// Context paths of the spec file, its includes and
     /// buildspec's outputs, for the default exclusions.
     pub own_files: &'a [String],
     /// Context paths git ignores, for the default exclusions.

@@ -203,6 +203,18 @@ fn read_manifests(dir: &Path, files: &std::collections::BTreeSet<String>) -> std
         .collect()
 }
 
+/// `path` (which need not exist yet) as a path of the spec's build
+/// context, when it lies inside it: for leaving buildspec's own outputs
+/// (`compile -o DIR`, the oci cache) out of the context.
+pub fn in_context(spec_path: &Path, parsed: &ParsedSpec, path: &Path) -> Option<String> {
+    let context = std::fs::canonicalize(context_dir(spec_path, &parsed.spec.context.dir.value)).ok()?;
+    let abs = std::fs::canonicalize(path)
+        .or_else(|_| std::fs::canonicalize(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))).map(|p| p.join(path.file_name().unwrap_or_default())))
+        .ok()?;
+    let rel = abs.strip_prefix(&context).ok()?.to_string_lossy().into_owned();
+    (!rel.is_empty()).then_some(rel)
+}
+
 /// The paths of a sorted set below `prefix`, made relative to it.
 fn below(paths: &std::collections::BTreeSet<String>, prefix: &str) -> std::collections::BTreeSet<String> {
     if prefix.is_empty() {
