@@ -78,6 +78,9 @@ pub enum Code {
     IncludeMissing,
     /// Files that include each other in a loop.
     IncludeCycle,
+    /// A finding of `buildspec lint` (not in [`Code::ALL`]: the rules are
+    /// [`crate::lint::Rule::ALL`]).
+    Lint(crate::lint::Rule),
 }
 
 impl Code {
@@ -147,6 +150,7 @@ impl Code {
             Code::GateImpossible => "buildspec::graph::gate_impossible",
             Code::IncludeMissing => "buildspec::spec::include_missing",
             Code::IncludeCycle => "buildspec::spec::include_cycle",
+            Code::Lint(rule) => rule.as_str(),
         }
     }
 }

@@ -69,7 +69,8 @@ fn check_cache(cache: &Path) {
 /// Waits until no runc of this cache is running (a killed build's
 /// container runs on until its step ends).
 fn wait_for_orphans(cache: &Path) {
-    for _ in 0..100 {
+    // Generous: on a loaded 2-core machine the orphans' steps run slowly.
+    for _ in 0..300 {
         let out = Command::new("pgrep").args(["-f", &format!("runc --root {}", cache.display())]).output().unwrap();
         if out.stdout.is_empty() {
             return;
@@ -90,7 +91,7 @@ fn a_build_killed_at_any_point_leaves_no_corrupt_output_or_cache() {
         write_spec(
             tmp.path(),
             &format!("killed{i}"),
-            &format!("    copy \"file.txt\"\n    run \"echo attempt {i}; sleep 0.2; head -c 6000000 /dev/urandom > /big; wc -c /big\"\n    run \"cat /file.txt > /copy.txt\""),
+            &format!("    copy \"file.txt\"\n    run \"echo attempt {i}; sleep 0.4; head -c 24000000 /dev/urandom > /big; wc -c /big\"\n    run \"cat /file.txt > /copy.txt\""),
         )
     };
     let mut interrupted = 0;

@@ -8,6 +8,7 @@ mod compile;
 mod explain;
 mod generate;
 mod init;
+mod lint;
 mod plan;
 
 use std::io::IsTerminal;
@@ -58,6 +59,8 @@ pub enum Command {
     Init(init::InitArgs),
     /// Write a spec for every deployable package of a workspace, from templates.
     Generate(generate::GenerateArgs),
+    /// Check a spec for unsafe or wasteful choices, each with its fix.
+    Lint(lint::LintArgs),
 }
 
 /// Exit codes: 0 success, 1 a problem with the spec or its files, 2 a
@@ -75,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&args, &ui),
         Command::Init(args) => init::run(&args, &ui),
         Command::Generate(args) => generate::run(&args, &ui),
+        Command::Lint(args) => lint::run(&args, &ui),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

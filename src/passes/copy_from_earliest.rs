@@ -54,7 +54,7 @@ fn find_movable_copy(graph: &Graph, ignore: &facts::ContextIgnore) -> Option<Mov
             if stage.role != Role::Builder || stage.platform.is_some() || source == consumer {
                 continue;
             }
-            let Some(paths) = copy.sources.iter().map(|s| plain_absolute(s)).collect::<Option<Vec<_>>>() else {
+            let Some(paths) = copy.sources.iter().map(plain_absolute).collect::<Option<Vec<_>>>() else {
                 continue;
             };
             let workdirs = facts::workdirs(graph, source);

@@ -19,6 +19,8 @@ pub struct Spec {
     /// Global build args, usable in `from=`.
     pub args: Vec<ArgDecl>,
     pub stages: Vec<Stage>,
+    /// `lint { allow "RULE" … }`: lint rules this spec silences.
+    pub lint_allow: Vec<Spanned<String>>,
 }
 
 /// The build context: a directory relative to the spec file, and globs left

@@ -231,6 +231,20 @@ fn lower_top_level(doc: &KdlDocument, spec: &mut Spec, seen: &mut TopLevel, incl
                 seen.context = Some(node.span().into());
                 spec.context = lower_context(node, diags);
             }
+            "lint" => {
+                // Allowed rules add up across the spec and its fragments;
+                // their names are checked by the linter, which knows them.
+                let view = NodeView::open(node, &[], diags);
+                view.arg_count(0, 0, "", diags);
+                for child in view.children(names::LINT, diags) {
+                    let allow = NodeView::open(child, &[], diags);
+                    allow.no_children(diags);
+                    allow.arg_count(1, usize::MAX, "lint rule", diags);
+                    spec.lint_allow.extend(allow.args_str(diags));
+                    allow.finish(diags);
+                }
+                view.finish(diags);
+            }
             "include" => {
                 if let Some(included) = includes.open(node, diags) {
                     lower_top_level(&included, spec, seen, includes, diags);

@@ -1,7 +1,8 @@
 //! Known node and property names per position, and "did you mean"
 //! suggestions for misspelt ones.
 
-pub const TOP_LEVEL: &[&str] = &["buildspec", "context", "include", "arg", "builder", "test", "runtime"];
+pub const TOP_LEVEL: &[&str] = &["buildspec", "context", "include", "lint", "arg", "builder", "test", "runtime"];
+pub const LINT: &[&str] = &["allow"];
 pub const CONTEXT: &[&str] = &["exclude", "include"];
 pub const STAGE: &[&str] = &[
     "workdir",
