@@ -91,3 +91,14 @@ fn the_example_specs_lint_without_error() {
         assert!(!codes(&doc).iter().any(|c| !c.starts_with("buildspec::lint::")), "{}: {doc}", dir.display());
     }
 }
+
+#[test]
+fn compile_shows_findings_with_lint_and_still_succeeds() {
+    let dir = root().join("tests/cli/lint");
+    let with = buildspec(&["compile", "--lint", "root_user.kdl"], &dir);
+    assert!(with.status.success(), "{}", stderr(&with));
+    assert!(stderr(&with).contains("buildspec::lint::root_user"), "{}", stderr(&with));
+    assert!(stdout(&with).contains("FROM debian:bookworm-slim"));
+    let without = buildspec(&["compile", "root_user.kdl"], &dir);
+    assert!(!stderr(&without).contains("buildspec::lint"), "{}", stderr(&without));
+}

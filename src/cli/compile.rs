@@ -32,6 +32,10 @@ pub struct CompileArgs {
     /// --link or context allowlist (test gating still applies).
     #[arg(long)]
     pub no_optimize: bool,
+    /// Also show `buildspec lint`'s findings, as warnings (they never fail
+    /// the compile).
+    #[arg(long, conflicts_with = "all")]
+    pub lint: bool,
 }
 
 pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
@@ -58,6 +62,11 @@ pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
     }
     let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
     ui.diagnostics(&compiled.sources, &compiled.warnings);
+    if args.lint {
+        let findings = crate::cli::lint::findings(&parsed).unwrap_or_default();
+        let findings: Vec<_> = findings.into_iter().map(|d| if d.is_error() { crate::diag::Diagnostic { severity: crate::diag::Severity::Warning, ..d } } else { d }).collect();
+        ui.diagnostics(&compiled.sources, &findings);
+    }
     match &args.output {
         None => {
             let mut stdout = std::io::stdout().lock();

@@ -31,10 +31,7 @@ const JSON_VERSION: u32 = 1;
 pub fn run(args: &LintArgs, ui: &Ui) -> Result<(), Failed> {
     let path = spec_path(args.spec.as_deref());
     let parsed = read_spec(&path, ui)?;
-    // The spec as written: the rules judge what the user wrote, not the
-    // optimizer's rewrites (test gating stays: it says what a test gates).
-    let opts = crate::CompileOpts { optimize: false, frontend: crate::Frontend::Direct, ..crate::CompileOpts::new() };
-    let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
+    let compiled = as_written(&parsed).map_err(|f| ui.failure(&f))?;
     let findings = crate::lint::lint(&compiled.graph, &parsed.spec.lint_allow);
     let failing = findings.iter().filter(|d| d.severity != Severity::Advice).count();
     match args.format {
@@ -52,6 +49,19 @@ pub fn run(args: &LintArgs, ui: &Ui) -> Result<(), Failed> {
         LintFormat::Sarif => println!("{}", serde_json::to_string_pretty(&sarif(&compiled.sources, &findings)).expect("JSON")),
     }
     if failing > 0 { Err(Failed) } else { Ok(()) }
+}
+
+/// The spec compiled as written: the rules judge what the user wrote,
+/// not the optimizer's rewrites (test gating stays: it says what a test
+/// gates), for any frontend.
+fn as_written(parsed: &crate::syntax::ParsedSpec) -> Result<crate::Compiled, crate::diag::Failure> {
+    let opts = crate::CompileOpts { optimize: false, frontend: crate::Frontend::Direct, ..crate::CompileOpts::new() };
+    crate::compile_parsed(parsed, &opts)
+}
+
+/// The lint findings of a spec that compiles (for `compile --lint`).
+pub(crate) fn findings(parsed: &crate::syntax::ParsedSpec) -> Option<Vec<Diagnostic>> {
+    as_written(parsed).ok().map(|compiled| crate::lint::lint(&compiled.graph, &parsed.spec.lint_allow))
 }
 
 fn plural(n: usize) -> &'static str {
