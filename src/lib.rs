@@ -20,6 +20,7 @@ pub mod detect;
 pub mod diag;
 pub mod emit;
 pub mod graph;
+pub mod import;
 pub mod lint;
 pub mod parallel;
 pub mod passes;

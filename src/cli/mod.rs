@@ -7,6 +7,7 @@ mod build;
 mod compile;
 mod explain;
 mod generate;
+mod import;
 mod init;
 mod lint;
 mod plan;
@@ -61,6 +62,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Check a spec for unsafe or wasteful choices, each with its fix.
     Lint(lint::LintArgs),
+    /// Turn a Dockerfile into a spec.
+    Import(import::ImportArgs),
 }
 
 /// Exit codes: 0 success, 1 a problem with the spec or its files, 2 a
@@ -79,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Init(args) => init::run(&args, &ui),
         Command::Generate(args) => generate::run(&args, &ui),
         Command::Lint(args) => lint::run(&args, &ui),
+        Command::Import(args) => import::run(&args, &ui),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,458 @@
+//! Instructions → spec text. Each stage becomes a `builder`, `test` or
+//! `runtime` (inferred: the last stage is the runtime; a stage named or
+//! doing tests that nothing builds on or copies from is a test; the rest
+//! are builders), each instruction a node, with a comment where a
+//! decision was made. Pure: the Dockerfile and its .dockerignore in, the
+//! KDL and what was inferred out.
+
+use super::dockerfile::{Args, Dockerfile, Flag, ImportError, Instruction};
+use crate::spec::Role;
+use crate::template::{kdl_escape, shell_quote};
+
+/// What `import` decided about one stage, for the report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StageReport {
+    pub name: String,
+    pub role: String,
+    pub from: String,
+    /// The Dockerfile line of its FROM.
+    pub line: usize,
+    pub why: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub kdl: String,
+    pub stages: Vec<StageReport>,
+}
+
+struct Stage<'a> {
+    name: String,
+    from: Instruction,
+    body: Vec<&'a Instruction>,
+}
+
+fn q(s: &str) -> String {
+    format!("\"{}\"", kdl_escape(s))
+}
+
+fn err(i: &Instruction, message: impl Into<String>, help: &str) -> ImportError {
+    ImportError { message: message.into(), line: i.line, column: i.column, help: help.to_owned() }
+}
+
+/// Shell words of an argument string: quotes and backslashes as the
+/// Dockerfile frontend reads `ENV`, `LABEL`, `ARG` and COPY sources.
+fn words(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut single, mut double, mut any) = (false, false, false);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if !double => {
+                single = !single;
+                any = true;
+            }
+            '"' if !single => {
+                double = !double;
+                any = true;
+            }
+            '\\' if !single => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            c if c.is_whitespace() && !single && !double => {
+                if !cur.is_empty() || any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() || any {
+        out.push(cur);
+    }
+    out
+}
+
+/// `k=v k2="v 2"` pairs, or the legacy `k v w` form (one pair).
+fn pairs(i: &Instruction) -> Result<Vec<(String, String)>, ImportError> {
+    let Args::Shell(text) = &i.args else { return Err(err(i, format!("{} takes KEY=VALUE pairs", i.keyword), "write KEY=VALUE")) };
+    let ws = words(text);
+    if ws.is_empty() {
+        return Err(err(i, format!("{} sets nothing", i.keyword), "write KEY=VALUE"));
+    }
+    if !ws[0].contains('=') {
+        let (k, rest) = text.trim().split_once(char::is_whitespace).unwrap_or((text.trim(), ""));
+        return Ok(vec![(k.to_owned(), rest.trim().to_owned())]);
+    }
+    ws.iter()
+        .map(|w| w.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| err(i, format!("`{w}` is not KEY=VALUE"), "write KEY=VALUE")))
+        .collect()
+}
+
+fn args_list(i: &Instruction) -> Vec<String> {
+    match &i.args {
+        Args::Json(items) => items.clone(),
+        Args::Shell(text) => words(text),
+    }
+}
+
+/// The command of CMD, ENTRYPOINT, HEALTHCHECK CMD: the exec form as it
+/// is, the shell form as Docker runs it (`/bin/sh -c`).
+fn command(args: &Args) -> Vec<String> {
+    match args {
+        Args::Json(items) => items.clone(),
+        Args::Shell(text) => vec!["/bin/sh".to_owned(), "-c".to_owned(), text.clone()],
+    }
+}
+
+fn list_node(name: &str, items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|s| q(s)).collect();
+    format!("{name} {}", items.join(" "))
+}
+
+fn check_flags(i: &Instruction, allowed: &[&str]) -> Result<(), ImportError> {
+    for f in &i.flags {
+        if !allowed.contains(&f.name.as_str()) {
+            let help = if allowed.is_empty() { format!("{} takes no options", i.keyword) } else { format!("{} takes: --{}", i.keyword, allowed.join(", --")) };
+            return Err(err(i, format!("unknown option `--{}` on {}", f.name, i.keyword), &help));
+        }
+    }
+    Ok(())
+}
+
+fn flag<'a>(i: &'a Instruction, name: &str) -> Option<&'a Flag> {
+    i.flags.iter().rev().find(|f| f.name == name)
+}
+
+pub fn import(df: &Dockerfile, dockerignore: Option<&str>, file_name: &str) -> Result<Imported, ImportError> {
+    let mut globals: Vec<&Instruction> = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    for ins in &df.instructions {
+        if ins.keyword == "FROM" {
+            check_flags(ins, &["platform"])?;
+            let ws = args_list(ins);
+            let name = match ws.as_slice() {
+                [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => name.to_ascii_lowercase(),
+                [_] => format!("stage-{}", stages.len()),
+                _ => return Err(err(ins, "FROM takes an image and an optional `AS name`", "write FROM IMAGE [AS NAME]")),
+            };
+            stages.push(Stage { name, from: ins.clone(), body: Vec::new() });
+        } else if let Some(stage) = stages.last_mut() {
+            stage.body.push(ins);
+        } else if ins.keyword == "ARG" {
+            globals.push(ins);
+        } else {
+            return Err(err(ins, format!("{} before the first FROM", ins.keyword), "only ARG may come before FROM"));
+        }
+    }
+    if stages.is_empty() {
+        return Err(ImportError { message: "the Dockerfile has no FROM".to_owned(), line: 1, column: 1, help: "a Dockerfile starts with FROM IMAGE".to_owned() });
+    }
+    let names: Vec<String> = stages.iter().map(|s| s.name.clone()).collect();
+    // A stage reference: a name, or a number in file order.
+    let stage_ref = |r: &str| -> String {
+        match r.parse::<usize>() {
+            Ok(n) if n < names.len() => names[n].clone(),
+            _ => r.to_ascii_lowercase(),
+        }
+    };
+    let is_stage = |r: &str| names.contains(&stage_ref(r));
+    // Who builds on or copies from each stage.
+    let mut used = vec![false; stages.len()];
+    for s in &stages {
+        let base = args_list(&s.from).first().cloned().unwrap_or_default();
+        if let Some(n) = names.iter().position(|x| *x == stage_ref(&base)) {
+            used[n] = true;
+        }
+        for ins in &s.body {
+            for f in ins.flags.iter().filter(|f| f.name == "from") {
+                if let Some(n) = names.iter().position(|x| *x == stage_ref(&f.value)) {
+                    used[n] = true;
+                }
+            }
+            if ins.keyword == "RUN" {
+                for m in ins.flags.iter().filter(|f| f.name == "mount") {
+                    if let Some(from) = m.value.split(',').find_map(|kv| kv.strip_prefix("from=")) {
+                        if let Some(n) = names.iter().position(|x| *x == stage_ref(from)) {
+                            used[n] = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = format!("// Imported by buildspec from {file_name}. Roles are inferred: check them.\nbuildspec 1\n");
+    if let Some(ignore) = dockerignore {
+        let patterns: Vec<String> = ignore.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(q).collect();
+        if !patterns.is_empty() {
+            out.push_str(&format!("\n// From the .dockerignore beside {file_name}.\ncontext {{\n    exclude {}\n}}\n", patterns.join(" ")));
+        }
+    }
+    if !globals.is_empty() {
+        out.push('\n');
+        for g in &globals {
+            for line in arg_nodes(g)? {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+    }
+    let mut report = Vec::new();
+    let last = stages.len() - 1;
+    for (n, s) in stages.iter().enumerate() {
+        let base = args_list(&s.from).first().cloned().unwrap_or_default();
+        let testish = ["test", "lint", "check"].iter().any(|w| s.name.contains(w))
+            || s.body.iter().any(|i| i.keyword == "RUN" && matches!(&i.args, Args::Shell(t) if ["go test", "pytest", "npm test", "npm run test", "cargo test", "yarn test", "pnpm test"].iter().any(|c| t.contains(c))));
+        let (role, why) = if n == last {
+            (Role::Runtime, "the last stage: what `docker build` builds by default".to_owned())
+        } else if testish && !used[n] {
+            (Role::Test, "named or doing tests, and no stage builds on it or copies from it".to_owned())
+        } else {
+            (Role::Builder, if used[n] { "other stages build on it or copy from it".to_owned() } else { "an intermediate stage".to_owned() })
+        };
+        let from = if is_stage(&base) { stage_ref(&base) } else { base.clone() };
+        let mut head = format!("{} {} from={}", role.as_str(), q(&s.name), q(&from));
+        if let Some(p) = flag(&s.from, "platform") {
+            head.push_str(&format!(" platform={}", q(&p.value)));
+        }
+        out.push_str(&format!("\n// {file_name}:{}: {why}.\n{head} {{\n", s.from.line));
+        for ins in &s.body {
+            for line in instruction(ins, &stage_ref)? {
+                out.push_str("    ");
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out.push_str("}\n");
+        report.push(StageReport { name: s.name.clone(), role: role.as_str().to_owned(), from, line: s.from.line, why });
+    }
+    Ok(Imported { kdl: out, stages: report })
+}
+
+fn arg_nodes(i: &Instruction) -> Result<Vec<String>, ImportError> {
+    check_flags(i, &[])?;
+    let ws = args_list(i);
+    if ws.is_empty() {
+        return Err(err(i, "ARG names nothing", "write ARG NAME[=DEFAULT]"));
+    }
+    Ok(ws
+        .iter()
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) => format!("arg {} default={}", q(k), q(v)),
+            None => format!("arg {}", q(w)),
+        })
+        .collect())
+}
+
+/// The spec lines of one instruction inside a stage.
+fn instruction(i: &Instruction, stage_ref: &dyn Fn(&str) -> String) -> Result<Vec<String>, ImportError> {
+    let one = |s: String| Ok(vec![s]);
+    match i.keyword.as_str() {
+        "ARG" => arg_nodes(i),
+        "ENV" | "LABEL" => {
+            check_flags(i, &[])?;
+            let ps: Vec<String> = pairs(i)?.iter().map(|(k, v)| format!("{}={}", q(k), q(v))).collect();
+            one(format!("{} {}", i.keyword.to_ascii_lowercase(), ps.join(" ")))
+        }
+        "MAINTAINER" => one(format!("label \"maintainer\"={}", q(&args_text(i)))),
+        "WORKDIR" | "USER" | "STOPSIGNAL" => {
+            check_flags(i, &[])?;
+            let value = args_text(i);
+            one(format!("{} {}", i.keyword.to_ascii_lowercase(), q(&value)))
+        }
+        "EXPOSE" => one(list_node("expose", &args_list(i))),
+        "VOLUME" => one(list_node("volume", &args_list(i))),
+        "SHELL" => one(list_node("shell", &args_list(i))),
+        "CMD" | "ENTRYPOINT" => {
+            check_flags(i, &[])?;
+            one(list_node(&i.keyword.to_ascii_lowercase(), &command(&i.args)))
+        }
+        "HEALTHCHECK" => healthcheck(i),
+        "RUN" => run(i, stage_ref),
+        "COPY" | "ADD" => copy(i, stage_ref),
+        other => Err(err(i, format!("{other} has no spec equivalent"), "remove it or describe it another way")),
+    }
+}
+
+fn args_text(i: &Instruction) -> String {
+    match &i.args {
+        Args::Shell(t) => t.trim().to_owned(),
+        Args::Json(items) => items.join(" "),
+    }
+}
+
+fn healthcheck(i: &Instruction) -> Result<Vec<String>, ImportError> {
+    check_flags(i, &["interval", "timeout", "start-period", "retries", "start-interval"])?;
+    let text = args_text(i);
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(vec!["healthcheck none=#true".to_owned()]);
+    }
+    let rest = text.strip_prefix("CMD").or_else(|| text.strip_prefix("cmd")).ok_or_else(|| err(i, "HEALTHCHECK takes CMD … or NONE", "write HEALTHCHECK CMD curl -f http://localhost/"))?.trim();
+    let args = if rest.starts_with('[') { serde_json::from_str::<Vec<String>>(rest).map(Args::Json).unwrap_or(Args::Shell(rest.to_owned())) } else { Args::Shell(rest.to_owned()) };
+    let mut line = list_node("healthcheck", &command(&args));
+    for f in &i.flags {
+        match f.name.as_str() {
+            "retries" => line.push_str(&format!(" retries={}", f.value.parse::<u32>().map_err(|_| err(i, "--retries takes a number", "e.g. --retries=3"))?)),
+            "start-interval" => {}
+            name => line.push_str(&format!(" {name}={}", q(&f.value))),
+        }
+    }
+    Ok(vec![line])
+}
+
+/// The script of a RUN: its heredocs folded in (a lone `<<EOF` is the
+/// script itself; `python3 <<EOF` keeps the heredoc for the shell).
+fn script(i: &Instruction) -> String {
+    let text = match &i.args {
+        Args::Json(items) => items.iter().map(|s| shell_quote(s)).collect::<Vec<_>>().join(" "),
+        Args::Shell(t) => t.clone(),
+    };
+    match i.heredocs.as_slice() {
+        [] => text,
+        [only] if text.trim() == format!("<<{}", only.name) || text.trim() == format!("<<-{}", only.name) || text.trim() == format!("<<\"{}\"", only.name) || text.trim() == format!("<<'{}'", only.name) => {
+            only.body.trim_end_matches('\n').to_owned()
+        }
+        docs => {
+            let mut s = text;
+            for d in docs {
+                s.push('\n');
+                s.push_str(&d.body);
+                s.push_str(&d.name);
+            }
+            s
+        }
+    }
+}
+
+fn run(i: &Instruction, stage_ref: &dyn Fn(&str) -> String) -> Result<Vec<String>, ImportError> {
+    check_flags(i, &["mount", "network", "security"])?;
+    let mut head = format!("run {}", q(&script(i)));
+    for name in ["network", "security"] {
+        if let Some(f) = flag(i, name) {
+            head.push_str(&format!(" {name}={}", q(&f.value)));
+        }
+    }
+    let mut children = Vec::new();
+    for m in i.flags.iter().filter(|f| f.name == "mount") {
+        children.push(mount(i, &m.value, stage_ref)?);
+    }
+    if children.is_empty() {
+        return Ok(vec![head]);
+    }
+    let mut lines = vec![format!("{head} {{")];
+    lines.extend(children.into_iter().map(|c| format!("    {c}")));
+    lines.push("}".to_owned());
+    Ok(lines)
+}
+
+fn mount(i: &Instruction, spec: &str, stage_ref: &dyn Fn(&str) -> String) -> Result<String, ImportError> {
+    let mut kind = "bind".to_owned();
+    let mut opts: Vec<(String, String)> = Vec::new();
+    for part in spec.split(',') {
+        let (k, v) = part.split_once('=').unwrap_or((part, "true"));
+        if k == "type" {
+            kind = v.to_owned();
+        } else {
+            opts.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    let get = |names: &[&str]| opts.iter().find(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| v.clone());
+    let target = get(&["target", "dst", "destination"]);
+    let known: &[&str] = match kind.as_str() {
+        "cache" => &["target", "dst", "destination", "id", "sharing", "mode", "uid", "gid", "ro", "readonly"],
+        "bind" => &["target", "dst", "destination", "source", "src", "from", "rw", "readwrite"],
+        "secret" => &["id", "target", "dst", "destination", "env", "required", "mode", "uid", "gid"],
+        "ssh" => &["id", "target", "dst", "destination", "required", "mode", "uid", "gid"],
+        "tmpfs" => &["target", "dst", "destination", "size"],
+        other => return Err(err(i, format!("unknown mount type `{other}`"), "mount types are cache, bind, secret, ssh and tmpfs")),
+    };
+    if let Some((k, _)) = opts.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        return Err(err(i, format!("`{k}` is not an option of a {kind} mount the spec can say"), &format!("{kind} mounts take: {}", known.join(", "))));
+    }
+    let need_target = || target.clone().ok_or_else(|| err(i, format!("a {kind} mount needs target="), "add target=PATH"));
+    Ok(match kind.as_str() {
+        "cache" => {
+            let mut s = format!("cache {}", q(&need_target()?));
+            if let Some(id) = get(&["id"]) {
+                s.push_str(&format!(" id={}", q(&id)));
+            }
+            if let Some(sharing) = get(&["sharing"]) {
+                s.push_str(&format!(" sharing={}", q(&sharing)));
+            }
+            s
+        }
+        "bind" => {
+            let mut s = format!("bind {} target={}", q(&get(&["source", "src"]).unwrap_or_else(|| ".".to_owned())), q(&need_target()?));
+            if let Some(from) = get(&["from"]) {
+                s.push_str(&format!(" from={}", q(&stage_ref(&from))));
+            }
+            if get(&["rw", "readwrite"]).is_some_and(|v| v != "false") {
+                s.push_str(" rw=#true");
+            }
+            s
+        }
+        "secret" => {
+            let id = get(&["id"]).or_else(|| target.as_ref().and_then(|t| t.rsplit('/').next().map(str::to_owned))).ok_or_else(|| err(i, "a secret mount needs id=", "add id=NAME"))?;
+            let mut s = format!("secret {}", q(&id));
+            if let Some(t) = &target {
+                s.push_str(&format!(" target={}", q(t)));
+            }
+            if let Some(e) = get(&["env"]) {
+                s.push_str(&format!(" env={}", q(&e)));
+            }
+            if get(&["required"]).is_some_and(|v| v != "false") {
+                s.push_str(" required=#true");
+            }
+            s
+        }
+        "ssh" => match get(&["id"]) {
+            Some(id) => format!("ssh {}", q(&id)),
+            None => "ssh".to_owned(),
+        },
+        _ => {
+            let mut s = format!("tmpfs {}", q(&need_target()?));
+            if let Some(size) = get(&["size"]) {
+                s.push_str(&format!(" size={}", q(&size)));
+            }
+            s
+        }
+    })
+}
+
+fn copy(i: &Instruction, stage_ref: &dyn Fn(&str) -> String) -> Result<Vec<String>, ImportError> {
+    let add = i.keyword == "ADD";
+    check_flags(i, if add { &["chown", "chmod", "link", "checksum"] } else { &["from", "chown", "chmod", "link", "exclude"] })?;
+    let ws = args_list(i);
+    let Some((dest, sources)) = ws.split_last().filter(|(_, s)| !s.is_empty() || !i.heredocs.is_empty()) else {
+        return Err(err(i, format!("{} needs a source and a destination", i.keyword), &format!("write {} SRC… DEST", i.keyword)));
+    };
+    if !i.heredocs.is_empty() {
+        // A file written from the Dockerfile: the same file from a RUN.
+        let mut lines = Vec::new();
+        for d in &i.heredocs {
+            let path = if dest.ends_with('/') { format!("{dest}{}", d.name) } else { dest.clone() };
+            let dir = path.rsplit_once('/').map(|(d, _)| if d.is_empty() { "/" } else { d }).unwrap_or(".");
+            let body = d.body.clone();
+            lines.push(format!("// {} <<{}: the file written by a RUN.", i.keyword, d.name));
+            lines.push(format!("run {}", q(&format!("mkdir -p {} && cat > {} <<'BUILDSPEC_EOF'\n{body}BUILDSPEC_EOF", shell_quote(dir), shell_quote(&path)))));
+        }
+        return Ok(lines);
+    }
+    let mut line = format!("{} {} to={}", if add { "add" } else { "copy" }, sources.iter().map(|s| q(s)).collect::<Vec<_>>().join(" "), q(dest));
+    if let Some(f) = flag(i, "from") {
+        line.push_str(&format!(" from={}", q(&stage_ref(&f.value))));
+    }
+    for name in ["chown", "chmod", "checksum", "exclude"] {
+        if let Some(f) = flag(i, name) {
+            line.push_str(&format!(" {name}={}", q(&f.value)));
+        }
+    }
+    if flag(i, "link").is_some_and(|f| f.bare || f.value == "true") {
+        line.push_str(" link=#true");
+    }
+    Ok(vec![line])
+}
