@@ -70,6 +70,7 @@ fn compile_never_panics(text: &str) -> Result<(), TestCaseError> {
             Ok(compiled) => {
                 let split = split_dockerfile(&compiled.dockerfile);
                 prop_assert_eq!(split.len(), compiled.instructions.len(), "{}", compiled.dockerfile);
+                buildspec::lint::lint(&compiled.graph, &[]);
             }
             Err(failure) => {
                 prop_assert!(failure.n_errors() > 0);
@@ -81,8 +82,51 @@ fn compile_never_panics(text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Lines of Dockerfiles, valid and not, for random Dockerfiles.
+fn dockerfile_line() -> impl Strategy<Value = String> {
+    let words = prop::sample::select(vec![
+        "FROM debian:bookworm-slim", "FROM debian AS build", "FROM build", "FROM 0", "ARG V=1", "ARG", "ENV A=1 B=\"x y\"", "ENV A b c",
+        "LABEL a=b", "RUN make", "RUN --mount=type=cache,target=/c make", "RUN --mount=type=bind,source=.,target=/s,from=build ls",
+        "RUN --mount=type=secret,id=s cat /run/secrets/s", "RUN --network=none true", "RUN <<EOF", "EOF", "RUN [\"a\", \"b\"]",
+        "COPY a b /c/", "COPY --from=0 /x /y", "COPY --from=build --chown=1:1 --link /x /y", "COPY <<EOF /f", "ADD https://x/y /z",
+        "ADD --checksum=sha256:00 https://x/y /z", "WORKDIR /app", "USER 1000", "USER app:app", "EXPOSE 80 53/udp", "VOLUME /data",
+        "CMD [\"a\"]", "CMD a b", "ENTRYPOINT a", "HEALTHCHECK NONE", "HEALTHCHECK --interval=5s CMD true", "HEALTHCHECK CMD [\"x\"]",
+        "SHELL [\"bash\", \"-c\"]", "STOPSIGNAL SIGTERM", "MAINTAINER me", "# comment", "", "run lower", "  RUN indented \\", "\\",
+        "# escape=`", "ONBUILD RUN x", "COPY", "FROM", "RUN --", "RUN --mount=type=nfs x", "HEALTHCHECK", "ENV",
+    ]);
+    words.prop_map(str::to_owned)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Import never panics, and what it accepts compiles.
+    #[test]
+    fn random_dockerfiles_import_or_say_why(lines in proptest::collection::vec(dockerfile_line(), 0..16)) {
+        let text = lines.join("\n");
+        if let Ok(imported) = buildspec::import::import(&text, None, "Dockerfile") {
+            let source = SourceFile::new("buildspec.kdl", imported.kdl.clone());
+            let opts = CompileOpts { frontend: buildspec::Frontend::Direct, ..CompileOpts::new() };
+            if let Err(failure) = buildspec::compile(&source, &opts) {
+                // Only a value the Dockerfile holds may be refused, never
+                // the shape of what import wrote.
+                use buildspec::diag::Code;
+                let values = [Code::InvalidValue, Code::InvalidPort, Code::InvalidChmod, Code::InvalidDuration, Code::InvalidPlatform, Code::InvalidImageRef, Code::UnsafeValue, Code::PathEscapesContext, Code::Empty, Code::UnknownArg];
+                let structural: Vec<_> = failure.diagnostics.iter().filter(|d| d.is_error() && !values.contains(&d.code)).collect();
+                let rendered = buildspec::diag::render(&failure.sources, &failure.diagnostics, buildspec::diag::RenderOpts { color: false, width: 100 });
+                prop_assert!(structural.is_empty(), "imported into a spec of the wrong shape:\n{}\n--- from ---\n{}\n--- spec ---\n{}", rendered, text, imported.kdl);
+                for d in failure.diagnostics.iter().filter(|d| d.is_error()) {
+                    let line = failure.sources.locate(d.span.unwrap().offset).line;
+                    prop_assert!(imported.dockerfile_line(line).is_some(), "no Dockerfile line behind spec line {}:\n{}", line, imported.kdl);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_bytes_import_or_say_why(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = buildspec::import::import(&String::from_utf8_lossy(&bytes), None, "Dockerfile");
+    }
 
     #[test]
     fn random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {

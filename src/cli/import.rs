@@ -42,8 +42,19 @@ pub fn run(args: &ImportArgs, ui: &Ui) -> Result<(), Failed> {
     let source = crate::source::SourceFile::new(args.output.as_ref().map_or("buildspec.kdl".to_owned(), |o| o.display().to_string()), imported.kdl.clone());
     let opts = crate::CompileOpts { frontend: crate::Frontend::Direct, ..crate::CompileOpts::new() };
     if let Err(failure) = crate::compile(&source, &opts) {
-        ui.failure(&failure);
-        return Err(ui.error("the imported spec does not compile: a bug in import, please report it with the Dockerfile"));
+        // Values the Dockerfile holds that no build accepts (a bad port,
+        // checksum, image name): named by their Dockerfile line.
+        for d in failure.diagnostics.iter().filter(|d| d.is_error()) {
+            let at = d.span.map(|s| failure.sources.locate(s.offset).line).and_then(|l| imported.dockerfile_line(l));
+            match at {
+                Some(line) => eprintln!("error: {}:{line}: {}", path.display(), d.message),
+                None => eprintln!("error: {}: {}", path.display(), d.message),
+            }
+            if let Some(help) = &d.help {
+                eprintln!("  help: {help}");
+            }
+        }
+        return Err(Failed);
     }
     match args.format {
         Format::Json => {

@@ -24,6 +24,22 @@ pub struct StageReport {
 pub struct Imported {
     pub kdl: String,
     pub stages: Vec<StageReport>,
+    /// For each line of `kdl` (0-based), the Dockerfile line it came
+    /// from (0: none), so a problem in the spec can name the Dockerfile's.
+    pub origin: Vec<usize>,
+}
+
+impl Imported {
+    /// The Dockerfile line behind a 1-based spec line.
+    pub fn dockerfile_line(&self, spec_line: usize) -> Option<usize> {
+        self.origin.get(spec_line.checked_sub(1)?).copied().filter(|l| *l > 0)
+    }
+}
+
+/// Records that the lines `out` gained since the last call came from
+/// Dockerfile line `line`.
+fn came_from(origin: &mut Vec<usize>, out: &str, line: usize) {
+    origin.resize(out.matches('\n').count(), line);
 }
 
 struct Stage<'a> {
@@ -136,8 +152,24 @@ pub fn import(df: &Dockerfile, dockerignore: Option<&str>, file_name: &str) -> R
             check_flags(ins, &["platform"])?;
             let ws = args_list(ins);
             let name = match ws.as_slice() {
-                [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => name.to_ascii_lowercase(),
-                [_] => format!("stage-{}", stages.len()),
+                [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
+                    let name = name.to_ascii_lowercase();
+                    let valid = name.starts_with(|c: char| c.is_ascii_lowercase()) && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+                    if !valid {
+                        return Err(err(ins, format!("`{name}` is not a stage name"), "a stage name starts with a letter and has letters, digits, -, _ and ."));
+                    }
+                    if stages.iter().any(|s| s.name == name) {
+                        return Err(err(ins, format!("a stage named `{name}` already exists"), "give each stage its own name"));
+                    }
+                    name
+                }
+                [_] => {
+                    let mut name = format!("stage-{}", stages.len());
+                    while stages.iter().any(|s| s.name == name) {
+                        name.push('x');
+                    }
+                    name
+                }
                 _ => return Err(err(ins, "FROM takes an image and an optional `AS name`", "write FROM IMAGE [AS NAME]")),
             };
             stages.push(Stage { name, from: ins.clone(), body: Vec::new() });
@@ -153,36 +185,30 @@ pub fn import(df: &Dockerfile, dockerignore: Option<&str>, file_name: &str) -> R
         return Err(ImportError { message: "the Dockerfile has no FROM".to_owned(), line: 1, column: 1, help: "a Dockerfile starts with FROM IMAGE".to_owned() });
     }
     let names: Vec<String> = stages.iter().map(|s| s.name.clone()).collect();
-    // A stage reference: a name, or a number in file order.
-    let stage_ref = |r: &str| -> String {
+    // A stage reference from stage `at`: an earlier stage's name, or (in
+    // `--from=`) its number in file order. Anything else is an image.
+    let resolve = |r: &str, at: usize, numeric: bool| -> Option<usize> {
+        let lower = r.to_ascii_lowercase();
         match r.parse::<usize>() {
-            Ok(n) if n < names.len() => names[n].clone(),
-            _ => r.to_ascii_lowercase(),
+            Ok(n) if numeric => (n < at).then_some(n),
+            _ => names[..at].iter().position(|x| *x == lower),
         }
     };
-    let is_stage = |r: &str| names.contains(&stage_ref(r));
     // Who builds on or copies from each stage.
     let mut used = vec![false; stages.len()];
-    for s in &stages {
+    for (at, s) in stages.iter().enumerate() {
         let base = args_list(&s.from).first().cloned().unwrap_or_default();
-        if let Some(n) = names.iter().position(|x| *x == stage_ref(&base)) {
-            used[n] = true;
-        }
+        let mut refs: Vec<Option<usize>> = vec![resolve(&base, at, false)];
         for ins in &s.body {
-            for f in ins.flags.iter().filter(|f| f.name == "from") {
-                if let Some(n) = names.iter().position(|x| *x == stage_ref(&f.value)) {
-                    used[n] = true;
-                }
-            }
+            refs.extend(ins.flags.iter().filter(|f| f.name == "from").map(|f| resolve(&f.value, at, true)));
             if ins.keyword == "RUN" {
                 for m in ins.flags.iter().filter(|f| f.name == "mount") {
-                    if let Some(from) = m.value.split(',').find_map(|kv| kv.strip_prefix("from=")) {
-                        if let Some(n) = names.iter().position(|x| *x == stage_ref(from)) {
-                            used[n] = true;
-                        }
-                    }
+                    refs.extend(m.value.split(',').filter_map(|kv| kv.strip_prefix("from=")).map(|from| resolve(from, at, true)));
                 }
             }
+        }
+        for n in refs.into_iter().flatten() {
+            used[n] = true;
         }
     }
     let mut out = format!("// Imported by buildspec from {file_name}. Roles are inferred: check them.\nbuildspec 1\n");
@@ -192,13 +218,16 @@ pub fn import(df: &Dockerfile, dockerignore: Option<&str>, file_name: &str) -> R
             out.push_str(&format!("\n// From the .dockerignore beside {file_name}.\ncontext {{\n    exclude {}\n}}\n", patterns.join(" ")));
         }
     }
+    let mut origin = Vec::new();
     if !globals.is_empty() {
         out.push('\n');
+        came_from(&mut origin, &out, 0);
         for g in &globals {
             for line in arg_nodes(g)? {
                 out.push_str(&line);
                 out.push('\n');
             }
+            came_from(&mut origin, &out, g.line);
         }
     }
     let mut report = Vec::new();
@@ -214,23 +243,32 @@ pub fn import(df: &Dockerfile, dockerignore: Option<&str>, file_name: &str) -> R
         } else {
             (Role::Builder, if used[n] { "other stages build on it or copy from it".to_owned() } else { "an intermediate stage".to_owned() })
         };
-        let from = if is_stage(&base) { stage_ref(&base) } else { base.clone() };
+        // An image whose name is also a stage's (this one or a later one)
+        // is written out in full, so the spec does not read it as the stage.
+        let image = |r: &str| if names.iter().any(|x| x == r) && !r.contains('/') { format!("docker.io/library/{r}") } else { r.to_owned() };
+        let from = resolve(&base, n, false).map_or_else(|| image(&base), |b| names[b].clone());
+        let stage_ref = |r: &str| resolve(r, n, true).map_or_else(|| image(r), |b| names[b].clone());
         let mut head = format!("{} {} from={}", role.as_str(), q(&s.name), q(&from));
         if let Some(p) = flag(&s.from, "platform") {
             head.push_str(&format!(" platform={}", q(&p.value)));
         }
-        out.push_str(&format!("\n// {file_name}:{}: {why}.\n{head} {{\n", s.from.line));
+        out.push_str(&format!("\n// {file_name}:{}: {why}.\n", s.from.line));
+        came_from(&mut origin, &out, 0);
+        out.push_str(&format!("{head} {{\n"));
+        came_from(&mut origin, &out, s.from.line);
         for ins in &s.body {
             for line in instruction(ins, &stage_ref)? {
                 out.push_str("    ");
                 out.push_str(&line);
                 out.push('\n');
             }
+            came_from(&mut origin, &out, ins.line);
         }
         out.push_str("}\n");
+        came_from(&mut origin, &out, 0);
         report.push(StageReport { name: s.name.clone(), role: role.as_str().to_owned(), from, line: s.from.line, why });
     }
-    Ok(Imported { kdl: out, stages: report })
+    Ok(Imported { kdl: out, stages: report, origin })
 }
 
 fn arg_nodes(i: &Instruction) -> Result<Vec<String>, ImportError> {
