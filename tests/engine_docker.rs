@@ -12,6 +12,8 @@ mod support;
 mod monorepo;
 #[path = "engine_docker/context_hygiene.rs"]
 mod context_hygiene;
+#[path = "engine_docker/import_round_trip.rs"]
+mod import_round_trip;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -854,6 +856,7 @@ fn main() {
         ("generated_images_build_and_answer", monorepo::generated_images_build_and_answer),
         ("an_edit_rebuilds_only_its_dependents", monorepo::an_edit_rebuilds_only_its_dependents),
         ("copy_everything_leaves_out_what_no_step_reads", context_hygiene::copy_everything_leaves_out_what_no_step_reads),
+        ("imported_dockerfiles_build_the_same_images", import_round_trip::imported_dockerfiles_build_the_same_images),
     ];
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let selected: Vec<_> = checks.iter().filter(|(n, _)| filter.is_empty() || filter.iter().any(|f| n.contains(f.as_str()))).collect();
