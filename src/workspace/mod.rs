@@ -224,25 +224,27 @@ fn below(paths: &std::collections::BTreeSet<String>, prefix: &str) -> std::colle
     paths.range(from.clone()..to).map(|p| p[from.len()..].to_owned()).collect()
 }
 
+/// What `git -C dir ARGS` prints, when it succeeds (no stdin, no stderr).
+fn git(dir: &Path, args: &[&str]) -> Option<Vec<u8>> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then_some(out.stdout)
+}
+
 /// The untracked paths below `dir` that git ignores (`.gitignore` files at
 /// every level, `.git/info/exclude`, the user's excludes file), a
 /// directory as one path, when `dir` is in a git work tree. Git's own
 /// answer: tracked files that match a pattern are inputs, not ignored.
 fn git_ignored(dir: &Path) -> Option<std::collections::BTreeSet<String>> {
     const MAX_PATHS: usize = 10_000;
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory", "--no-empty-directory"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
+    let out = git(dir, &["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory", "--no-empty-directory"])?;
     let paths: std::collections::BTreeSet<String> = out
-        .stdout
         .split(|b| *b == 0)
         .filter_map(|p| std::str::from_utf8(p).ok())
         .map(|p| p.trim_end_matches('/').to_owned())
@@ -254,19 +256,9 @@ fn git_ignored(dir: &Path) -> Option<std::collections::BTreeSet<String>> {
 /// Commits (of the last 500) that touched each path under `dir`, when it
 /// is in a git work tree.
 fn git_changes(dir: &Path) -> Option<crate::passes::ChangeCounts> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["log", "-n", "500", "--format=", "--name-only", "--relative", "--", "."])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
+    let out = git(dir, &["log", "-n", "500", "--format=", "--name-only", "--relative", "--", "."])?;
     let mut counts = crate::passes::ChangeCounts::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()) {
+    for line in String::from_utf8_lossy(&out).lines().filter(|l| !l.is_empty()) {
         *counts.entry(line.to_owned()).or_default() += 1;
     }
     Some(counts)
