@@ -58,7 +58,12 @@ pub fn run(args: &ImportArgs, ui: &Ui) -> Result<(), Failed> {
     }
     match args.format {
         Format::Json => {
-            let doc = serde_json::json!({ "version": 1, "dockerfile": path.display().to_string(), "stages": imported.stages, "spec": imported.kdl });
+            let stages: Vec<serde_json::Value> = imported
+                .stages
+                .iter()
+                .map(|s| serde_json::json!({ "name": s.name, "role": s.role, "from": s.from, "line": s.line, "why": s.why }))
+                .collect();
+            let doc = serde_json::json!({ "version": 1, "dockerfile": path.display().to_string(), "stages": stages, "spec": imported.kdl });
             println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
         }
         Format::Text => {

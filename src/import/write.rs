@@ -10,7 +10,7 @@ use crate::spec::Role;
 use crate::template::{kdl_escape, shell_quote};
 
 /// What `import` decided about one stage, for the report.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageReport {
     pub name: String,
     pub role: String,
