@@ -591,7 +591,8 @@ impl Builder<'_> {
             }
             // From the context, what the .dockerignore leaves out is not there.
             let keep = |path: &str| from.is_some() || path.is_empty() || !self.ignore.excludes(path);
-            let matches: Vec<String> = matches.into_iter().filter(|m| keep(m) || from.is_none() && self.ignore.has_exceptions()).collect();
+            let exceptions = from.is_none() && self.ignore.has_exceptions();
+            let matches: Vec<String> = matches.into_iter().filter(|m| keep(m) || exceptions).collect();
             if matches.is_empty() {
                 return Err(self.fail(stage, step.span, format!("copy source `{}` matches only files the context leaves out", src.value)));
             }
@@ -605,7 +606,7 @@ impl Builder<'_> {
                 } else {
                     dest.clone()
                 };
-                let tree = Tree { uid, gid, chmod, keep: &keep, exceptions: from.is_none() && self.ignore.has_exceptions() };
+                let tree = Tree { uid, gid, chmod, keep: &keep, exceptions };
                 tree.collect(&full, &m, target.trim_start_matches('/'), meta.is_dir(), &mut entries).map_err(io_ctx(format!("reading {m}")))?;
             }
         }

@@ -82,7 +82,7 @@ fn region(sources: &Sources, d: &Diagnostic) -> Option<Region> {
     let at = |offset: usize| {
         let local = offset.saturating_sub(file.base).min(file.text.len());
         let before = &file.text[..floor_char_boundary(&file.text, local)];
-        let line = before.matches('\n').count() + 1;
+        let line = file.line_of(before.len());
         let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
         (line, column)
     };

@@ -95,17 +95,10 @@ impl GatePlan {
 /// The stages a test derives from, the first first, ending with the test;
 /// `None` when one of them starts from a stage chosen by an arg.
 fn chain(graph: &Graph, test: StageId) -> Option<Vec<StageId>> {
-    let mut res = vec![test];
-    let mut id = test;
-    loop {
-        match &graph.stage(id).base {
-            Base::Stage(on) => {
-                id = *on;
-                res.push(id);
-            }
-            Base::Dynamic { .. } => return None,
-            Base::Image(_) | Base::Scratch => break,
-        }
+    let mut res = graph.base_chain(test);
+    let first = *res.last().expect("one stage");
+    if matches!(graph.stage(first).base, Base::Dynamic { .. }) {
+        return None;
     }
     res.reverse();
     Some(res)

@@ -105,6 +105,17 @@ impl Graph {
         self.stages.iter().find(|s| s.name.value == name).map(|s| s.id)
     }
 
+    /// The stage and the stages it is built on (`from=` a stage), nearest
+    /// first: the last one starts from an image, scratch or a stage chosen
+    /// by an arg. (The graph has no cycles: `build` refuses them.)
+    pub fn base_chain(&self, id: StageId) -> Vec<StageId> {
+        let mut chain = vec![id];
+        while let Base::Stage(on) = &self.stage(*chain.last().expect("one stage")).base {
+            chain.push(*on);
+        }
+        chain
+    }
+
     /// Checks the invariants passes must keep: `order` lists each stage at
     /// most once, after all of its dependencies, and ends with `target`'s
     /// dependencies available. Panics on violation: a broken invariant is a

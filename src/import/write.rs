@@ -351,7 +351,8 @@ fn script(i: &Instruction) -> String {
     };
     match i.heredocs.as_slice() {
         [] => text,
-        [only] if text.trim() == format!("<<{}", only.name) || text.trim() == format!("<<-{}", only.name) || text.trim() == format!("<<\"{}\"", only.name) || text.trim() == format!("<<'{}'", only.name) => {
+        // `<<EOF`, `<<-EOF`, `<<"EOF"`, `<<'EOF'` alone: the body is the script.
+        [only] if text.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\'']) == only.name => {
             only.body.trim_end_matches('\n').to_owned()
         }
         docs => {

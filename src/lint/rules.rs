@@ -34,14 +34,7 @@ pub fn all(graph: &Graph) -> Vec<Diagnostic> {
 
 /// The stage and the stages it is built on, nearest first.
 fn chain(graph: &Graph, id: StageId) -> Vec<&Stage> {
-    let mut res = vec![graph.stage(id)];
-    while let Base::Stage(base) = &res.last().expect("one stage").base {
-        if res.iter().any(|s| s.id == *base) || res.len() > graph.stages.len() {
-            break;
-        }
-        res.push(graph.stage(*base));
-    }
-    res
+    graph.base_chain(id).into_iter().map(|s| graph.stage(s)).collect()
 }
 
 /// The image a chain of stages starts from, when it is one.
@@ -354,10 +347,9 @@ fn runtime_on_toolchain(graph: &Graph, stage: &Stage) -> Option<Diagnostic> {
 }
 
 fn service_without_healthcheck(graph: &Graph, stage: &Stage) -> Option<Diagnostic> {
-    let stages = chain(graph, stage.id);
-    let has = |f: fn(&StepKind) -> bool| stages.iter().flat_map(|s| &s.steps).any(|s| f(&s.kind));
     let expose = stage.steps.iter().find(|s| matches!(s.kind, StepKind::Expose(_)))?;
-    (!has(|k| matches!(k, StepKind::Healthcheck(_)))).then(|| {
+    let healthcheck = chain(graph, stage.id).iter().flat_map(|s| &s.steps).any(|s| matches!(s.kind, StepKind::Healthcheck(_)));
+    (!healthcheck).then(|| {
         finding(
             Rule::ServiceWithoutHealthcheck,
             expose.span,

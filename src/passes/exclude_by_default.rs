@@ -28,7 +28,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::graph::{build::for_each_step, Base, Graph, Rewrite, StageId};
+use crate::graph::{build::for_each_step, Graph, Rewrite, StageId};
 use crate::passes::facts::{self, PathKey};
 use crate::source::Span;
 use crate::spec::{AddSource, StepKind};
@@ -53,27 +53,38 @@ struct BroadRead {
 struct LeftOut {
     pattern: String,
     reason: String,
+    /// How `explain` tells of it.
+    line: Line,
     stage: StageId,
     span: Span,
+}
+
+/// The VCS directories share one `explain` line and so do the paths git
+/// ignores (they are many); every other default has its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Line {
+    Vcs,
+    Each,
+    GitIgnored,
 }
 
 pub fn exclude_by_default(mut graph: Graph, known: &Known<'_>) -> Graph {
     let (broad, named) = context_reads(&graph, known.context_files);
     let Some(first) = broad.first() else { return graph };
     let mut defaults: Vec<LeftOut> = Vec::new();
-    let at_first = |pattern: &str, reason: &str| LeftOut { pattern: pattern.to_owned(), reason: reason.to_owned(), stage: first.stage, span: first.span };
+    let at_first = |pattern: &str, line: Line, reason: &str| LeftOut { pattern: pattern.to_owned(), reason: reason.to_owned(), line, stage: first.stage, span: first.span };
     for vcs in ["**/.git", "**/.hg", "**/.svn"] {
-        defaults.push(at_first(vcs, "version-control metadata no step reads"));
+        defaults.push(at_first(vcs, Line::Vcs, "version-control metadata no step reads"));
     }
     for own in known.own_files {
-        defaults.push(at_first(own, "buildspec's own file (the spec, a fragment it includes, an output): it reaches the image through the build, not as a file"));
+        defaults.push(at_first(own, Line::Each, "buildspec's own file (the spec, a fragment it includes, an output): it reaches the image through the build, not as a file"));
     }
     for read in &broad {
         defaults.extend(made_by_the_build(&graph, read));
     }
     if let Some(ignored) = known.git_ignored {
         for path in ignored {
-            defaults.push(at_first(path, "git ignores it: build output or a local file, not an input"));
+            defaults.push(at_first(path, Line::GitIgnored, "git ignores it: build output or a local file, not an input"));
         }
     }
 
@@ -105,9 +116,8 @@ pub fn exclude_by_default(mut graph: Graph, known: &Known<'_>) -> Graph {
         kept_matchers.push(matcher);
         kept.push(d);
     }
-    // Git-ignored paths are many: one line for them all.
-    let (ignored, one_by_one): (Vec<&LeftOut>, Vec<&LeftOut>) = kept.iter().partition(|d| d.reason.starts_with("git ignores"));
-    let (vcs, one_by_one): (Vec<&LeftOut>, Vec<&LeftOut>) = one_by_one.into_iter().partition(|d| d.reason.starts_with("version-control"));
+    let in_line = |line: Line| kept.iter().filter(|d| d.line == line).collect::<Vec<&LeftOut>>();
+    let (vcs, one_by_one, ignored) = (in_line(Line::Vcs), in_line(Line::Each), in_line(Line::GitIgnored));
     if let Some(d) = vcs.first() {
         let names: Vec<&str> = vcs.iter().map(|d| d.pattern.trim_start_matches("**/")).collect();
         graph.rewrites.push(Rewrite { pass: "exclude_by_default", stage: d.stage, message: format!("left out {} at any depth: {}", names.join(", "), d.reason), span: d.span });
@@ -135,7 +145,7 @@ pub fn exclude_by_default(mut graph: Graph, known: &Known<'_>) -> Graph {
 /// and every context path a step names (those keep what they name).
 fn context_reads(graph: &Graph, files: Option<&BTreeSet<String>>) -> (Vec<BroadRead>, Vec<String>) {
     let is_dir = |path: &str| match files {
-        Some(files) => files.range(format!("{path}/")..format!("{path}0")).next().is_some(),
+        Some(files) => files.range(facts::below_dir(path)).next().is_some(),
         // Not known: a path may be a directory unless it has an extension.
         None => !path.rsplit('/').next().unwrap_or(path).contains('.'),
     };
@@ -193,7 +203,7 @@ fn made_by_the_build(graph: &Graph, read: &BroadRead) -> Vec<LeftOut> {
     let under = |dir: &str| if read.source.is_empty() { dir.to_owned() } else { format!("{}/{dir}", read.source) };
     let any = |words: &[&str]| scripts.iter().any(|s| words.iter().any(|w| s.contains(w)));
     let mut made = Vec::new();
-    let mut push = |pattern: String, reason: &str| made.push(LeftOut { pattern, reason: reason.to_owned(), stage: read.stage, span: read.span });
+    let mut push = |pattern: String, reason: &str| made.push(LeftOut { pattern, reason: reason.to_owned(), line: Line::Each, stage: read.stage, span: read.span });
     if any(&["npm ci", "npm install", "npm i ", "yarn", "pnpm install", "pnpm i "]) {
         push("**/node_modules".to_owned(), "the build installs the packages itself; the host's would be copied over them");
     }
@@ -230,15 +240,7 @@ fn made_by_the_build(graph: &Graph, read: &BroadRead) -> Vec<LeftOut> {
 
 /// Whether stage `id` is built on `base` (through `from=` stages).
 fn built_on(graph: &Graph, id: StageId, base: StageId) -> bool {
-    let mut at = id;
-    for _ in 0..graph.stages.len() {
-        match &graph.stage(at).base {
-            Base::Stage(b) if *b == base => return true,
-            Base::Stage(b) => at = *b,
-            _ => return false,
-        }
-    }
-    false
+    graph.base_chain(id)[1..].contains(&base)
 }
 
 #[cfg(test)]

@@ -198,6 +198,13 @@ pub fn glob(pattern: &str) -> Option<GlobMatcher> {
     GlobBuilder::new(pattern).literal_separator(true).build().ok().map(|g| g.compile_matcher())
 }
 
+/// The keys of a sorted map or set that lie below directory `dir`
+/// (`dir/…`), as one range: from `dir/` up to `dir0`, `0` being the
+/// character after `/`.
+pub fn below_dir(dir: &str) -> std::ops::Range<String> {
+    format!("{dir}/")..format!("{dir}0")
+}
+
 /// `a/b/c`, `a/b`, `a`.
 pub fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     std::iter::successors(Some(path), |p| p.rfind('/').map(|i| &p[..i]))

@@ -160,8 +160,7 @@ fn describe(step: &Step) -> String {
 }
 
 /// How often a copy's sources changed (sum over files under them): one
-/// range of the sorted counts per source, `dir/` up to `dir0` (`0` is
-/// the character after `/`).
+/// range of the sorted counts per source.
 fn change_count(step: &Step, changes: Option<&ChangeCounts>) -> u32 {
     let (Some(changes), StepKind::Copy(copy)) = (changes, &step.kind) else { return 0 };
     copy.sources
@@ -172,7 +171,7 @@ fn change_count(step: &Step, changes: Option<&ChangeCounts>) -> u32 {
                 return changes.values().sum::<u32>();
             }
             let exact = changes.get(&src).copied().unwrap_or(0);
-            exact + changes.range(format!("{src}/")..format!("{src}0")).map(|(_, n)| *n).sum::<u32>()
+            exact + changes.range(facts::below_dir(&src)).map(|(_, n)| *n).sum::<u32>()
         })
         .sum()
 }

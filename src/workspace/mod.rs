@@ -104,8 +104,9 @@ impl Contexts {
                     if prefix.is_empty() {
                         counts.clone()
                     } else {
-                        let (from, to) = (format!("{prefix}/"), format!("{prefix}0"));
-                        counts.range(from.clone()..to).map(|(p, n)| (p[from.len()..].to_owned(), *n)).collect()
+                        let range = crate::passes::facts::below_dir(&prefix);
+                        let cut = range.start.len();
+                        counts.range(range).map(|(p, n)| (p[cut..].to_owned(), *n)).collect()
                     }
                 }),
                 None => git_changes(&context),
@@ -220,8 +221,9 @@ fn below(paths: &std::collections::BTreeSet<String>, prefix: &str) -> std::colle
     if prefix.is_empty() {
         return paths.clone();
     }
-    let (from, to) = (format!("{prefix}/"), format!("{prefix}0"));
-    paths.range(from.clone()..to).map(|p| p[from.len()..].to_owned()).collect()
+    let range = crate::passes::facts::below_dir(prefix);
+    let cut = range.start.len();
+    paths.range(range).map(|p| p[cut..].to_owned()).collect()
 }
 
 /// What `git -C dir ARGS` prints, when it succeeds (no stdin, no stderr).
