@@ -626,11 +626,7 @@ impl Builder<'_> {
             }
         }
         let shell = cfg.shell.clone().unwrap_or_else(|| vec!["/bin/sh".to_owned(), "-c".to_owned()]);
-        let script = if state.posix_shell && script.trim_end().contains('\n') && !script.starts_with("#!") {
-            format!("set -e\n{script}")
-        } else {
-            script.to_owned()
-        };
+        let script = crate::emit::quote::shell_script(script, state.posix_shell).into_owned();
         let mut args = shell;
         args.push(script.clone());
         let cwd = self.workdir(state);

@@ -8,8 +8,11 @@ pub mod gate;
 pub mod quote;
 
 pub use check::check;
-pub use dockerfile::{emit_dockerfile, packages_script, step_text, Instruction, Origin, Reads};
-pub use dockerignore::emit_dockerignore;
+pub use dockerfile::{
+    emit_dockerfile, packages_script, step_text, Instruction, Origin, Reads, DEFAULT_TARGET_COMMENT, GATE_STAGE_COMMENT,
+    GENERATED_HEADER,
+};
+pub use dockerignore::{emit_dockerignore, ALLOWLIST_SECTION, DEFAULTS_SECTION};
 pub use gate::GATE_DIR;
 
 /// What the emitter needs besides the graph.

@@ -167,6 +167,40 @@ pub fn json_words(items: &[&str]) -> String {
     serde_json::to_string(&escaped).expect("strings serialize")
 }
 
+/// The script a `run` hands its shell. A multi-line script in a POSIX
+/// shell gets `set -e` first, so it stops at its first failing command as
+/// a reader of the spec expects; not a script that already starts with
+/// it, a `#!` script (left to its interpreter), or one command continued
+/// over lines. The one rule for every backend.
+pub fn shell_script(script: &str, posix_shell: bool) -> std::borrow::Cow<'_, str> {
+    let multi_line = script.trim_end().contains('\n');
+    let already = script.lines().next().is_some_and(|l| l.trim_end() == "set -e");
+    if posix_shell && multi_line && !already && !script.starts_with("#!") && !is_continued_command(script) {
+        std::borrow::Cow::Owned(format!("set -e\n{script}"))
+    } else {
+        std::borrow::Cow::Borrowed(script)
+    }
+}
+
+/// Whether a script is one command continued over lines (each line but
+/// the last ends in a lone `\`) that a POSIX shell reads exactly as a
+/// Dockerfile's shell-form `RUN` joins it: no quote, comment or heredoc a
+/// line break could fall inside, no blank or `#` line the Dockerfile would
+/// skip, no `\\` before the break. Such a script can be written as a
+/// continued `RUN` and read back from one.
+pub fn is_continued_command(script: &str) -> bool {
+    let lines: Vec<&str> = script.split('\n').collect();
+    let Some((last, rest)) = lines.split_last() else { return false };
+    !rest.is_empty()
+        && script.trim() == script
+        && !script.starts_with(['[', '-'])
+        && !script.contains(['\'', '#', '\r'])
+        && !script.contains("<<")
+        && rest.iter().all(|l| l.ends_with('\\') && !l.ends_with("\\\\"))
+        && !last.ends_with('\\')
+        && lines.iter().all(|l| !l.trim().is_empty() && l.trim() != "\\")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +221,32 @@ mod tests {
         assert_eq!(word("${X:-a b}"), "\"\\${X:-a b}\"");
         let vars = |n: &str| (n == "A").then(|| "1".to_owned());
         assert_eq!(expand("${A}/$A/${B:-d}/${A:+w}/$$/x$", &vars), "1/1/d/w/$/x$");
+    }
+
+    #[test]
+    fn continued_commands() {
+        assert!(is_continued_command("apt-get update \\\n && apt-get install -y curl"));
+        for not in [
+            "one line",
+            "echo 'a \\\n b'",
+            "a # c \\\n b",
+            "a \\\n\n b",
+            "a \\\\\n b",
+            "a\n b",
+            "a \\\n b \\",
+            "cat <<EOF \\\n x",
+        ] {
+            assert!(!is_continued_command(not), "{not:?}");
+        }
+    }
+
+    #[test]
+    fn set_e_once() {
+        assert_eq!(shell_script("a\nb", true), "set -e\na\nb");
+        assert_eq!(shell_script("set -e\na\nb", true), "set -e\na\nb");
+        assert_eq!(shell_script("a \\\n b", true), "a \\\n b");
+        assert_eq!(shell_script("#!/usr/bin/env python3\nprint(1)", true), "#!/usr/bin/env python3\nprint(1)");
+        assert_eq!(shell_script("a\nb", false), "a\nb");
+        assert_eq!(shell_script("a", true), "a");
     }
 }

@@ -17,6 +17,10 @@ pub struct Instruction {
     pub args: Args,
     /// Heredoc bodies, in the order their `<<NAME` appear.
     pub heredocs: Vec<Heredoc>,
+    /// The shell-form arguments with their line breaks kept (each
+    /// escape-newline as `\`-newline), when they were continued over
+    /// lines with `\` and no comment or blank line between.
+    pub continued: Option<String>,
     /// 1-based line and column of the keyword.
     pub line: usize,
     pub column: usize,
@@ -111,14 +115,21 @@ pub fn parse(text: &str) -> Result<Dockerfile, ImportError> {
         // Join continuation lines.
         let mut logical = String::new();
         let mut current = trimmed.to_owned();
+        // Where in `logical` lines were joined; None once a comment or
+        // blank line was skipped.
+        let mut joins = Some(Vec::new());
         loop {
             let body = current.trim_end();
             match body.strip_suffix(escape) {
                 Some(rest) => {
                     logical.push_str(rest);
+                    if let Some(j) = joins.as_mut() {
+                        j.push(logical.len());
+                    }
                     i += 1;
                     // Skip comment and blank lines inside the continuation.
                     while i < lines.len() && (lines[i].trim().is_empty() || lines[i].trim_start().starts_with('#')) {
+                        joins = None;
                         i += 1;
                     }
                     if i >= lines.len() {
@@ -176,6 +187,12 @@ pub fn parse(text: &str) -> Result<Dockerfile, ImportError> {
                 heredocs.push(Heredoc { body: text, ..opener });
             }
         }
+        let continued = match joins {
+            Some(joins) if escape == '\\' && !joins.is_empty() && !rest.starts_with('[') => {
+                continued_text(&logical, rest.trim_end(), &joins)
+            }
+            _ => None,
+        };
         let args = if rest.starts_with('[') {
             match serde_json::from_str::<Vec<String>>(rest.trim_end()) {
                 Ok(items) => Args::Json(items),
@@ -185,9 +202,29 @@ pub fn parse(text: &str) -> Result<Dockerfile, ImportError> {
         } else {
             Args::Shell(rest.trim_end().to_owned())
         };
-        instructions.push(Instruction { keyword: upper, flags, args, heredocs, line: start_line, column });
+        instructions.push(Instruction { keyword: upper, flags, args, heredocs, continued, line: start_line, column });
     }
     Ok(Dockerfile { syntax, escape, instructions })
+}
+
+/// `args` (a part of `logical`) with a `\`-newline at each join that
+/// falls inside it; None when none does.
+fn continued_text(logical: &str, args: &str, joins: &[usize]) -> Option<String> {
+    let start = (args.as_ptr() as usize).checked_sub(logical.as_ptr() as usize)?;
+    let end = start + args.len();
+    let inside: Vec<usize> = joins.iter().filter(|&&j| j > start && j < end).map(|j| j - start).collect();
+    if inside.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(args.len() + 2 * inside.len());
+    let mut from = 0;
+    for j in inside {
+        out.push_str(&args[from..j]);
+        out.push_str("\\\n");
+        from = j;
+    }
+    out.push_str(&args[from..]);
+    Some(out)
 }
 
 fn err(line: usize, column: usize, message: impl Into<String>, help: &str) -> ImportError {

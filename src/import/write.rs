@@ -5,8 +5,12 @@
 //! decision was made. Pure: the Dockerfile and its .dockerignore in, the
 //! KDL and what was inferred out.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::dockerfile::{Args, Dockerfile, Flag, ImportError, Instruction};
+use super::generated::{self, Generated};
 use crate::spec::Role;
+use crate::emit::quote::is_continued_command;
 use crate::template::{kdl_escape, shell_quote};
 
 /// What `import` decided about one stage, for the report.
@@ -50,6 +54,23 @@ struct Stage<'a> {
 
 fn q(s: &str) -> String {
     format!("\"{}\"", kdl_escape(s))
+}
+
+/// A KDL string for `s`: a raw multi-line string when it spans lines and
+/// reads back the same that way (no blank-looking line with spaces, no
+/// character KDL would want escaped), else a quoted one.
+fn string(s: &str) -> String {
+    let plain = |c: char| matches!(c, '\t' | '\\' | '"') || kdl_escape(&c.to_string()).chars().count() == 1;
+    let lines: Vec<&str> = s.split('\n').collect();
+    if lines.len() < 2 || !s.chars().all(|c| c == '\n' || plain(c)) || lines.iter().any(|l| !l.is_empty() && l.trim().is_empty()) || s.ends_with('\n') {
+        return q(s);
+    }
+    let mut hashes = "#".to_owned();
+    while s.contains(&format!("\"\"\"{hashes}")) {
+        hashes.push('#');
+    }
+    let body: Vec<String> = lines.iter().map(|l| if l.is_empty() { String::new() } else { format!("    {l}") }).collect();
+    format!("{hashes}\"\"\"\n{}\n    \"\"\"{hashes}", body.join("\n"))
 }
 
 fn err(i: &Instruction, message: impl Into<String>, help: &str) -> ImportError {
@@ -144,7 +165,7 @@ fn flag<'a>(i: &'a Instruction, name: &str) -> Option<&'a Flag> {
     i.flags.iter().rev().find(|f| f.name == name)
 }
 
-pub fn import(df: &Dockerfile, dockerignore: Option<&str>, file_name: &str) -> Result<Imported, ImportError> {
+pub fn import(df: &Dockerfile, generated: Option<&Generated>, dockerignore: Option<&str>, file_name: &str) -> Result<Imported, ImportError> {
     let mut globals: Vec<&Instruction> = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
     for ins in &df.instructions {
@@ -184,6 +205,10 @@ pub fn import(df: &Dockerfile, dockerignore: Option<&str>, file_name: &str) -> R
     if stages.is_empty() {
         return Err(ImportError { message: "the Dockerfile has no FROM".to_owned(), line: 1, column: 1, help: "a Dockerfile starts with FROM IMAGE".to_owned() });
     }
+    let gated = match generated {
+        Some(g) => Some(unwrap_gates(&mut stages, g)),
+        None => None,
+    };
     let names: Vec<String> = stages.iter().map(|s| s.name.clone()).collect();
     // A stage reference from stage `at`: an earlier stage's name, or (in
     // `--from=`) its number in file order. Anything else is an image.
@@ -213,7 +238,10 @@ pub fn import(df: &Dockerfile, dockerignore: Option<&str>, file_name: &str) -> R
     }
     let mut out = format!("// Imported by buildspec from {file_name}. Roles are inferred: check them.\nbuildspec 1\n");
     if let Some(ignore) = dockerignore {
-        let patterns: Vec<String> = ignore.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(q).collect();
+        // Of buildspec's own .dockerignore, only the spec's excludes: the
+        // compiler derives the rest again.
+        let patterns = generated::spec_excludes(ignore).unwrap_or_else(|| ignore.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect());
+        let patterns: Vec<String> = patterns.into_iter().map(q).collect();
         if !patterns.is_empty() {
             out.push_str(&format!("\n// From the .dockerignore beside {file_name}.\ncontext {{\n    exclude {}\n}}\n", patterns.join(" ")));
         }
@@ -236,7 +264,10 @@ pub fn import(df: &Dockerfile, dockerignore: Option<&str>, file_name: &str) -> R
         let base = args_list(&s.from).first().cloned().unwrap_or_default();
         let testish = ["test", "lint", "check"].iter().any(|w| s.name.contains(w))
             || s.body.iter().any(|i| i.keyword == "RUN" && matches!(&i.args, Args::Shell(t) if ["go test", "pytest", "npm test", "npm run test", "cargo test", "yarn test", "pnpm test"].iter().any(|c| t.contains(c))));
-        let (role, why) = if n == last {
+        let said = generated.and_then(|g| g.roles.get(&s.name));
+        let (role, why) = if let Some(role) = said {
+            (*role, "buildspec's comment above its FROM says so".to_owned())
+        } else if n == last {
             (Role::Runtime, "the last stage: what `docker build` builds by default".to_owned())
         } else if testish && !used[n] {
             (Role::Test, "named or doing tests, and no stage builds on it or copies from it".to_owned())
@@ -252,15 +283,22 @@ pub fn import(df: &Dockerfile, dockerignore: Option<&str>, file_name: &str) -> R
         if let Some(p) = flag(&s.from, "platform") {
             head.push_str(&format!(" platform={}", q(&p.value)));
         }
+        if role == Role::Test && gated.as_ref().is_some_and(|g| !g.contains(&s.name)) {
+            head.push_str(" gate=#false");
+        }
         out.push_str(&format!("\n// {file_name}:{}: {why}.\n", s.from.line));
         came_from(&mut origin, &out, 0);
         out.push_str(&format!("{head} {{\n"));
         came_from(&mut origin, &out, s.from.line);
         for ins in &s.body {
             for line in instruction(ins, &stage_ref)? {
-                out.push_str("    ");
-                out.push_str(&line);
-                out.push('\n');
+                for physical in line.split('\n') {
+                    if !physical.is_empty() {
+                        out.push_str("    ");
+                    }
+                    out.push_str(physical);
+                    out.push('\n');
+                }
             }
             came_from(&mut origin, &out, ins.line);
         }
@@ -269,6 +307,36 @@ pub fn import(df: &Dockerfile, dockerignore: Option<&str>, file_name: &str) -> R
         report.push(StageReport { name: s.name.clone(), role: role.as_str().to_owned(), from, line: s.from.line, why });
     }
     Ok(Imported { kdl: out, stages: report, origin })
+}
+
+/// Takes buildspec's test gates out of a Dockerfile it generated: the
+/// gate stages of their own, the `WORKDIR`s that make gate directories,
+/// the copies that wait for them, and the trailing `FROM TARGET`. Returns
+/// the tests some stage waited for: the ones the spec gates on.
+fn unwrap_gates(stages: &mut Vec<Stage<'_>>, g: &Generated) -> BTreeSet<String> {
+    let base = |s: &Stage| args_list(&s.from).first().map(|b| b.to_ascii_lowercase()).unwrap_or_default();
+    let gate_stages: BTreeMap<String, String> = stages.iter().filter(|s| g.gate_stage_lines.contains(&s.from.line)).map(|s| (s.name.clone(), base(s))).collect();
+    stages.retain(|s| !gate_stages.contains_key(&s.name));
+    // The trailing `FROM TARGET` goes when the spec makes TARGET the
+    // default target anyway: it is its last runtime.
+    if let Some(trailing) = stages.last().filter(|s| Some(s.from.line) == g.default_target_line && s.body.is_empty()) {
+        let target = base(trailing);
+        let last_runtime = stages.iter().rev().skip(1).find(|s| g.roles.get(&s.name) == Some(&Role::Runtime));
+        if last_runtime.is_some_and(|s| s.name == target) {
+            stages.pop();
+        }
+    }
+    let mut gated = BTreeSet::new();
+    for s in stages.iter_mut() {
+        s.body.retain(|i| {
+            if let Some(test) = generated::gate_copy(i) {
+                gated.insert(gate_stages.get(test).cloned().unwrap_or_else(|| test.to_owned()));
+                return false;
+            }
+            !generated::is_gate_workdir(i)
+        });
+    }
+    gated
 }
 
 fn arg_nodes(i: &Instruction) -> Result<Vec<String>, ImportError> {
@@ -345,9 +413,12 @@ fn healthcheck(i: &Instruction) -> Result<Vec<String>, ImportError> {
 /// The script of a RUN: its heredocs folded in (a lone `<<EOF` is the
 /// script itself; `python3 <<EOF` keeps the heredoc for the shell).
 fn script(i: &Instruction) -> String {
-    let text = match &i.args {
-        Args::Json(items) => items.iter().map(|s| shell_quote(s)).collect::<Vec<_>>().join(" "),
-        Args::Shell(t) => t.clone(),
+    let text = match (&i.args, &i.continued) {
+        (Args::Json(items), _) => items.iter().map(|s| shell_quote(s)).collect::<Vec<_>>().join(" "),
+        // Continued lines kept as written, where a shell reads them as the
+        // Dockerfile joins them.
+        (Args::Shell(_), Some(lines)) if i.heredocs.is_empty() && is_continued_command(lines) => lines.clone(),
+        (Args::Shell(t), _) => t.clone(),
     };
     match i.heredocs.as_slice() {
         [] => text,
@@ -369,7 +440,7 @@ fn script(i: &Instruction) -> String {
 
 fn run(i: &Instruction, stage_ref: &dyn Fn(&str) -> String) -> Result<Vec<String>, ImportError> {
     check_flags(i, &["mount", "network", "security"])?;
-    let mut head = format!("run {}", q(&script(i)));
+    let mut head = format!("run {}", string(&script(i)));
     for name in ["network", "security"] {
         if let Some(f) = flag(i, name) {
             head.push_str(&format!(" {name}={}", q(&f.value)));
