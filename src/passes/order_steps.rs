@@ -228,12 +228,12 @@ fn order_stage(
     }
     flush(&mut segment, &mut order);
 
-    // 3. Each arg moves down past steps that cannot use it.
-    let mut k = 0;
-    while k < order.len() {
+    // 3. Each arg moves down past steps that cannot use it, the last arg
+    // first: an arg stops at the next one, which has already moved (so a
+    // second run of the pass moves nothing).
+    for k in (0..order.len()).rev() {
         let i = order[k];
         let StepKind::Arg(arg) = &steps[i].kind else {
-            k += 1;
             continue;
         };
         let name = arg.name.value.as_str();
@@ -257,8 +257,6 @@ fn order_stage(
                 message: format!("moved arg \"{name}\" down to just before its first use: a new value re-runs fewer steps"),
                 span: steps[i].span,
             });
-        } else {
-            k += 1;
         }
     }
 

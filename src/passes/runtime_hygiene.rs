@@ -17,7 +17,7 @@
 use crate::graph::{Graph, Rewrite, StageId};
 use crate::passes::facts::{self, PathKey};
 use crate::source::Spanned;
-use crate::spec::{Role, StepKind};
+use crate::spec::{Copy, Role, StepKind};
 
 pub fn runtime_hygiene(mut graph: Graph) -> Graph {
     for i in 0..graph.stages.len() {
@@ -61,26 +61,33 @@ pub fn runtime_hygiene(mut graph: Graph) -> Graph {
         }
         for (step, wd) in steps.iter_mut().zip(workdirs.iter().chain(std::iter::repeat(&None))) {
             let span = step.span;
-            let StepKind::Copy(copy) = &mut step.kind else { continue };
-            if copy.link {
-                continue;
-            }
-            let dests = facts::copy_dests(copy, wd.as_deref());
-            let safe = dests.iter().all(|d| match d {
-                PathKey::Absolute(p) => {
-                    !["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"].iter().any(|s| p == s || p.starts_with(&format!("{s}/")))
-                        && p != "/"
+            // A `deps` block's copies too (they run in the same workdir).
+            let copies: Vec<&mut Copy> = match &mut step.kind {
+                StepKind::Copy(copy) => vec![copy],
+                StepKind::Deps(inner) => inner.iter_mut().filter_map(|s| if let StepKind::Copy(c) = &mut s.kind { Some(c) } else { None }).collect(),
+                _ => continue,
+            };
+            for copy in copies {
+                if copy.link {
+                    continue;
                 }
-                _ => false,
-            });
-            if safe {
-                copy.link = true;
-                rewrites.push(Rewrite {
-                    pass: "runtime_hygiene",
-                    stage: id,
-                    message: "copy into the runtime made --link: its layer no longer depends on the layers below".to_owned(),
-                    span,
+                let dests = facts::copy_dests(copy, wd.as_deref());
+                let safe = dests.iter().all(|d| match d {
+                    PathKey::Absolute(p) => {
+                        !["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"].iter().any(|s| p == s || p.starts_with(&format!("{s}/")))
+                            && p != "/"
+                    }
+                    _ => false,
                 });
+                if safe {
+                    copy.link = true;
+                    rewrites.push(Rewrite {
+                        pass: "runtime_hygiene",
+                        stage: id,
+                        message: "copy into the runtime made --link: its layer no longer depends on the layers below".to_owned(),
+                        span,
+                    });
+                }
             }
         }
         graph.rewrites.extend(rewrites);
