@@ -163,7 +163,12 @@ fn stage_instructions(graph: &Graph, stage: &Stage, gates: &GatePlan) -> Vec<Ins
         }
         step_instructions(step, &mut cx, &mut res);
     }
-    for gate in &stage.gates {
+    // In the order the tests are written out, so that the order does not
+    // depend on where the spec lists them (importing this file back lists
+    // them in that order).
+    let mut in_order: Vec<StageId> = stage.gates.clone();
+    in_order.sort_by_key(|t| graph.order.iter().position(|o| o == t));
+    for gate in &in_order {
         let test = graph.stage(*gate);
         let source = if gates.anchored(*gate) { test.name.value.clone() } else { gate_stage_name(graph, test) };
         let mut gate_copy = ins("COPY", format!("--link --from={source} {GATE_DIR}/ /"));
