@@ -9,6 +9,11 @@
 //! after a change re-uses its copied layer, but BuildKit still re-runs the
 //! merge onto the new state below it, and reports the step as run: so
 //! does the plan.
+//!
+//! A re-run RUN may or may not write different bytes, so a copy out of
+//! its stage that reads nothing else changed is marked not `certain`: it
+//! re-runs exactly when the RUN's output there differs (a rebuilt binary
+//! does; a virtualenv the RUN did not touch does not).
 
 use std::collections::{HashMap, HashSet};
 
@@ -26,6 +31,11 @@ pub struct PlannedStep {
     /// The first line of the instruction.
     pub instruction: String,
     pub rebuild: bool,
+    /// The re-run is sure, not only possible: false when the step re-runs
+    /// only if a re-run RUN of another stage wrote different bytes where
+    /// it copies from (and nothing before it in its own stage re-ran for
+    /// sure).
+    pub certain: bool,
 }
 
 /// The steps of every emitted stage, in order, for a change of `changed`
@@ -35,7 +45,7 @@ pub fn plan(compiled: &Compiled, changed: &[String]) -> Vec<PlannedStep> {
     let ignore = ContextIgnore::new(&compiled.graph);
     let visible: Vec<&String> = changed.iter().filter(|p| !ignore.excludes(p)).collect();
     // What re-executed steps wrote, per finished stage that has any.
-    let mut dirty: HashMap<String, Dirty> = HashMap::new();
+    let mut dirty: HashMap<String, (Dirty, bool)> = HashMap::new();
     // Finished stages whose test-gate directory (emit::GATE_DIR) was made
     // anew: only then does a gate's copy out of them find it changed (no
     // step but the gate's WORKDIR writes there, whatever a RUN may write).
@@ -43,8 +53,9 @@ pub fn plan(compiled: &Compiled, changed: &[String]) -> Vec<PlannedStep> {
     let mut current_gate_remade = false;
     let mut res = Vec::new();
     let mut stage = String::new();
-    // What this stage's re-executed steps (and its base's) wrote.
-    let mut current: Option<Dirty> = None;
+    // What this stage's re-executed steps (and its base's) wrote, and
+    // whether one of them re-ran for sure (then so does every later one).
+    let mut current: Option<(Dirty, bool)> = None;
     for ins in &compiled.instructions {
         let Some(origin) = &ins.origin else { continue };
         if ins.keyword == "FROM" {
@@ -64,25 +75,39 @@ pub fn plan(compiled: &Compiled, changed: &[String]) -> Vec<PlannedStep> {
         }
         // BuildKit's cache chain: once a step of the stage (or its base)
         // re-executes, every later step does.
-        let chain = current.is_some();
+        let chain = current.as_ref().map(|(_, certain)| *certain);
         let gate_copy = ins.reads.from_paths == [GATE_DIR];
-        let reads_stage = ins.reads.stages.iter().any(|s| {
-            if gate_copy {
-                return gate_remade.contains(s);
-            }
-            dirty.get(s).is_some_and(|d| ins.reads.from_paths.is_empty() || ins.reads.from_paths.iter().any(|p| d.touches(p)))
-        });
-        let reads_change = reads_stage || ins.reads.context.iter().any(|src| visible.iter().any(|p| source_covers(src, p)));
-        let rebuild = reads_change || chain;
-        if rebuild && ins.keyword == "WORKDIR" && ins.writes.as_deref().is_some_and(|w| w == [GATE_DIR]) {
+        // Whether it reads what a re-run step of another stage wrote: None
+        // (no), Some(true) (for sure), Some(false) (if the bytes differ).
+        let reads_stage = ins
+            .reads
+            .stages
+            .iter()
+            .filter_map(|s| {
+                if gate_copy {
+                    return gate_remade.contains(s).then_some(true);
+                }
+                let (d, _) = dirty.get(s)?;
+                if ins.reads.from_paths.is_empty() {
+                    return Some(d.touches_for_sure(None).unwrap_or(false));
+                }
+                ins.reads.from_paths.iter().filter_map(|p| d.touches_for_sure(Some(p))).max()
+            })
+            .max();
+        let reads_context = ins.reads.context.iter().any(|src| visible.iter().any(|p| source_covers(src, p)));
+        let reads_change = if reads_context { Some(true) } else { reads_stage };
+        let rebuild = reads_change.or(chain);
+        let certain = reads_change.unwrap_or(false) || chain.unwrap_or(false);
+        if rebuild.is_some() && ins.keyword == "WORKDIR" && ins.writes.as_deref().is_some_and(|w| w == [GATE_DIR]) {
             current_gate_remade = true;
         }
-        if rebuild {
-            let dirty = current.get_or_insert(Dirty::Paths(Vec::new()));
-            if reads_change {
-                dirty.add(changed_writes(ins, &visible).as_deref());
+        if rebuild.is_some() {
+            let (dirty, sure) = current.get_or_insert((Dirty::default(), false));
+            *sure |= certain;
+            if let Some(for_sure) = reads_change {
+                dirty.add(changed_writes(ins, &visible).as_deref(), for_sure && ins.keyword != "RUN");
             } else if ins.keyword == "RUN" && !ins.reads.run_inputs.as_ref().is_some_and(|inputs| inputs.iter().all(|p| !dirty.touches(p))) {
-                dirty.add(ins.writes.as_deref());
+                dirty.add(ins.writes.as_deref(), false);
             }
             // Else it re-runs on the same inputs and writes what it wrote
             // before: a copy or workdir the same files, a RUN whose
@@ -92,7 +117,8 @@ pub fn plan(compiled: &Compiled, changed: &[String]) -> Vec<PlannedStep> {
             stage: stage.clone(),
             at: compiled.sources.locate(origin.span.offset),
             instruction: display(&ins.text),
-            rebuild,
+            rebuild: rebuild.is_some(),
+            certain: rebuild.is_some() && certain,
         });
     }
     res
@@ -121,29 +147,40 @@ fn changed_writes(ins: &Instruction, changed: &[&String]) -> Option<Vec<String>>
     Some(places)
 }
 
-/// Where re-executed steps of a stage wrote: known paths, or anywhere.
-/// A COPY out of the stage re-executes only when it reads under one of
-/// them: BuildKit compares the copied files' content.
-#[derive(Debug, Clone)]
-enum Dirty {
-    Paths(Vec<String>),
-    Everything,
+/// Where re-executed steps of a stage wrote: known paths (each with
+/// whether its bytes changed for sure), and whether a RUN may have
+/// written anywhere. A COPY out of the stage re-executes only when it
+/// reads under one of them: BuildKit compares the copied files' content.
+#[derive(Debug, Clone, Default)]
+struct Dirty {
+    paths: Vec<(String, bool)>,
+    anywhere: bool,
 }
 
 impl Dirty {
-    fn add(&mut self, writes: Option<&[String]>) {
-        match (self, writes) {
-            (Dirty::Paths(paths), Some(p)) => paths.extend(p.iter().cloned()),
-            (d, _) => *d = Dirty::Everything,
+    fn add(&mut self, writes: Option<&[String]>, for_sure: bool) {
+        match writes {
+            Some(paths) => self.paths.extend(paths.iter().map(|p| (p.clone(), for_sure))),
+            None => self.anywhere = true,
         }
     }
 
     /// Whether something written may lie at, under or above `path`.
     fn touches(&self, path: &str) -> bool {
+        self.touches_for_sure(Some(path)).is_some()
+    }
+
+    /// Whether what was written lies at, under or above `path` (or
+    /// anywhere, for `None`): None (no), Some(true) (changed bytes for
+    /// sure), Some(false) (perhaps).
+    fn touches_for_sure(&self, path: Option<&str>) -> Option<bool> {
         use crate::passes::facts::PathKey;
-        match self {
-            Dirty::Everything => true,
-            Dirty::Paths(paths) => paths.iter().any(|w| PathKey::Absolute(w.clone()).overlaps(&PathKey::Absolute(path.to_owned()))),
+        let overlaps = |w: &str| path.is_none_or(|p| PathKey::Absolute(w.to_owned()).overlaps(&PathKey::Absolute(p.to_owned())));
+        let sure = self.paths.iter().filter(|(w, _)| overlaps(w)).map(|(_, sure)| *sure).max();
+        match (sure, self.anywhere) {
+            (Some(true), _) => Some(true),
+            (_, true) => Some(false),
+            (found, false) => found,
         }
     }
 }

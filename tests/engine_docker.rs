@@ -761,14 +761,26 @@ fn executed(e: &Engine, dir: &Path, spec: &str, tag: &str) -> Result<BTreeSet<(S
 }
 
 /// The steps `plan --changed` predicts re-execute, as (stage, instruction).
+/// The (stage, instruction) pairs `plan --changed` says may re-execute.
 fn predicted(e: &Engine, dir: &Path, spec: &str, changed: &str) -> Result<BTreeSet<(String, String)>, String> {
+    predicted_where(e, dir, spec, changed, "rebuild")
+}
+
+/// The pairs `plan --changed` says re-execute for sure: a copy out of a
+/// stage whose RUN re-ran is only possible (it re-runs when that RUN's
+/// output there differs).
+fn predicted_for_sure(e: &Engine, dir: &Path, spec: &str, changed: &str) -> Result<BTreeSet<(String, String)>, String> {
+    predicted_where(e, dir, spec, changed, "certain")
+}
+
+fn predicted_where(e: &Engine, dir: &Path, spec: &str, changed: &str, field: &str) -> Result<BTreeSet<(String, String)>, String> {
     let out = ok(e.buildspec(&["plan", spec, "--format", "json", "--changed", changed], dir), "plan")?;
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
     Ok(doc["steps"]
         .as_array()
         .ok_or("no steps")?
         .iter()
-        .filter(|s| s["rebuild"] == true)
+        .filter(|s| s[field] == true)
         .map(|s| (s["stage"].as_str().unwrap_or("").to_owned(), normalize(s["instruction"].as_str().unwrap_or(""))))
         .collect())
 }

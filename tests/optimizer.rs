@@ -313,7 +313,7 @@ fn plan_names_the_steps_a_change_re_executes() {
     );
     assert_eq!(run(&["package.json"]).len(), 5, "a manifest change re-runs the install and everything after it");
     let text = buildspec(&["plan", "--changed", "src/index.js"], p.path());
-    assert!(stdout(&text).ends_with("3 of 6 steps re-execute\n"), "{}", stdout(&text));
+    assert!(stdout(&text).ends_with("3 of 6 steps re-execute (1 maybe: only if a re-run RUN wrote different bytes where it copies from)\n"), "{}", stdout(&text));
 }
 
 #[test]
@@ -637,4 +637,42 @@ fn a_whole_context_copy_leaves_out_vcs_the_spec_host_output_and_what_git_ignores
 
     // --no-optimize: the literal context.
     assert!(ignore_of(&p, &["--no-optimize"]).is_empty());
+}
+
+/// A copy out of a stage whose RUN re-ran is only possibly re-run (BuildKit
+/// compares the copied bytes); one of files a copied change reached, or a
+/// step after a sure re-run, re-runs for sure. Text output says `maybe`.
+#[test]
+fn plan_tells_a_sure_re_run_from_a_possible_one() {
+    let spec = r#"buildspec 1
+
+builder "builder" from="python:3.12-slim" {
+    run "python -m venv --without-pip /opt/venv"
+    copy "src/" to="/app/src/"
+    run "python -m compileall -q /app/src"
+}
+
+runtime "app" from="python:3.12-slim" {
+    copy "/opt/venv" from="builder" to="/opt/venv"
+    copy "/app" from="builder" to="/app"
+    workdir "/app"
+}
+"#;
+    let dir = project(&[("buildspec.kdl", spec), ("src/__main__.py", "print(1)\n")]);
+    let out = buildspec(&["plan", "--format", "json", "--changed", "src/__main__.py"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = |what: &str| {
+        let step = doc["steps"].as_array().unwrap().iter().find(|s| s["instruction"].as_str().unwrap().contains(what)).unwrap();
+        (step["rebuild"].as_bool().unwrap(), step["certain"].as_bool().unwrap())
+    };
+    assert_eq!(status("venv --without-pip"), (false, false), "{doc}");
+    assert_eq!(status("COPY src/"), (true, true), "{doc}");
+    assert_eq!(status("compileall"), (true, true), "{doc}");
+    assert_eq!(status("/opt/venv /opt/venv"), (true, false), "{doc}");
+    assert_eq!(status("/app /app"), (true, true), "{doc}");
+    assert_eq!(status("WORKDIR"), (true, true), "{doc}");
+    let text = stdout(&buildspec(&["plan", "--changed", "src/__main__.py"], dir.path()));
+    assert!(text.contains("  maybe    buildspec.kdl:10"), "{text}");
+    assert!(text.contains("5 of 6 steps re-execute (1 maybe"), "{text}");
 }

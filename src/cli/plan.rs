@@ -38,7 +38,7 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<(), Failed> {
             let steps: Vec<_> = steps
                 .iter()
                 .map(|s| {
-                    serde_json::json!({"stage": s.stage, "file": s.at.name, "line": s.at.line, "instruction": s.instruction, "rebuild": s.rebuild})
+                    serde_json::json!({"stage": s.stage, "file": s.at.name, "line": s.at.line, "instruction": s.instruction, "rebuild": s.rebuild, "certain": s.certain})
                 })
                 .collect();
             let doc = serde_json::json!({"target": target, "changed": args.changed, "steps": steps});
@@ -52,11 +52,21 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<(), Failed> {
                     stage = &s.stage;
                     println!("stage {stage}");
                 }
-                let status = if s.rebuild { "rebuild" } else { "cached " };
+                let status = match (s.rebuild, s.certain) {
+                    (true, true) => "rebuild",
+                    (true, false) => "maybe  ",
+                    (false, _) => "cached ",
+                };
                 println!("  {status}  {}:{:<4} {}", s.at.name, s.at.line, s.instruction);
             }
             let n = steps.iter().filter(|s| s.rebuild).count();
-            println!("{n} of {} steps re-execute", steps.len());
+            match steps.iter().filter(|s| s.rebuild && !s.certain).count() {
+                0 => println!("{n} of {} steps re-execute", steps.len()),
+                maybe => println!(
+                    "{n} of {} steps re-execute ({maybe} maybe: only if a re-run RUN wrote different bytes where it copies from)",
+                    steps.len()
+                ),
+            }
         }
     }
     Ok(())

@@ -575,6 +575,7 @@ fn run_script(flags: &str, script: &str, posix_shell: bool) -> Instruction {
 /// The shell command that installs `packages` (without cache mounts).
 pub fn packages_script(pkgs: &Packages, detected: Option<PackageManager>) -> String {
     let (manager, names) = manager_and_names(pkgs, detected);
+    let names = names.join(" ");
     match manager {
         PackageManager::Apt => format!(
             "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {names} && rm -rf /var/lib/apt/lists/*"
@@ -585,28 +586,28 @@ pub fn packages_script(pkgs: &Packages, detected: Option<PackageManager>) -> Str
 
 /// The manager `packages` uses (its own, else the detected one, else apt)
 /// and its package names, space-separated.
-fn manager_and_names(pkgs: &Packages, detected: Option<PackageManager>) -> (PackageManager, String) {
+fn manager_and_names(pkgs: &Packages, detected: Option<PackageManager>) -> (PackageManager, Vec<&str>) {
     let manager = pkgs.manager.as_ref().map(|m| m.value).or(detected).unwrap_or(PackageManager::Apt);
-    let names: Vec<&str> = pkgs.names.iter().map(|n| n.as_str()).collect();
-    (manager, names.join(" "))
+    (manager, pkgs.names.iter().map(|n| n.as_str()).collect())
 }
 
 fn packages_instruction(pkgs: &Packages, detected: Option<PackageManager>) -> Instruction {
     let (manager, names) = manager_and_names(pkgs, detected);
+    ins("RUN", packages_run(manager, pkgs.cached, &names))
+}
+
+/// What follows `RUN ` for a `packages` step: import reads a RUN back as
+/// `packages` exactly when its text is one of these.
+pub fn packages_run(manager: PackageManager, cached: bool, names: &[&str]) -> String {
+    let names = names.join(" ");
     match manager {
-        PackageManager::Apt if pkgs.cached => ins(
-            "RUN",
-            format!(
-                "--mount=type=cache,target=/var/cache/apt,id=buildspec-apt-cache,sharing=locked --mount=type=cache,target=/var/lib/apt/lists,id=buildspec-apt-lists,sharing=locked apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {names}"
-            ),
+        PackageManager::Apt if cached => format!(
+            "--mount=type=cache,target=/var/cache/apt,id=buildspec-apt-cache,sharing=locked --mount=type=cache,target=/var/lib/apt/lists,id=buildspec-apt-lists,sharing=locked apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {names}"
         ),
-        PackageManager::Apt => ins(
-            "RUN",
-            format!(
-                "apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {names} \\\n && rm -rf /var/lib/apt/lists/*"
-            ),
+        PackageManager::Apt => format!(
+            "apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {names} \\\n && rm -rf /var/lib/apt/lists/*"
         ),
-        PackageManager::Apk => ins("RUN", format!("apk add --no-cache {names}")),
+        PackageManager::Apk => format!("apk add --no-cache {names}"),
     }
 }
 

@@ -9,7 +9,7 @@ pub mod quote;
 
 pub use check::check;
 pub use dockerfile::{
-    emit_dockerfile, packages_script, step_text, Instruction, Origin, Reads, DEFAULT_TARGET_COMMENT, GATE_STAGE_COMMENT,
+    emit_dockerfile, packages_run, packages_script, step_text, Instruction, Origin, Reads, DEFAULT_TARGET_COMMENT, GATE_STAGE_COMMENT,
     GENERATED_HEADER,
 };
 pub use dockerignore::{emit_dockerignore, ALLOWLIST_SECTION, DEFAULTS_SECTION};

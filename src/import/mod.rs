@@ -6,6 +6,7 @@
 
 pub mod dockerfile;
 pub mod generated;
+pub mod packages;
 pub mod write;
 
 pub use dockerfile::ImportError;

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::dockerfile::{Args, Dockerfile, Flag, ImportError, Instruction};
 use super::generated::{self, Generated};
-use crate::spec::Role;
+use super::packages;
+use crate::spec::{PackageManager, Role};
 use crate::emit::quote::is_continued_command;
 use crate::template::{kdl_escape, shell_quote};
 
@@ -439,6 +440,13 @@ fn script(i: &Instruction) -> String {
 }
 
 fn run(i: &Instruction, stage_ref: &dyn Fn(&str) -> String) -> Result<Vec<String>, ImportError> {
+    if let Some((manager, names)) = packages::recognize(i) {
+        let manager = match manager {
+            PackageManager::Apt => "apt",
+            PackageManager::Apk => "apk",
+        };
+        return Ok(vec![format!("packages {} manager=\"{manager}\"", names.iter().map(|n| q(n)).collect::<Vec<_>>().join(" "))]);
+    }
     check_flags(i, &["mount", "network", "security"])?;
     let mut head = format!("run {}", string(&script(i)));
     for name in ["network", "security"] {
