@@ -119,9 +119,8 @@ fn compile(text: &str) -> Result<buildspec::Compiled, String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
-    #[ignore = "finds passes that are not yet idempotent (issue 16's note lists them); run with --ignored"]
     fn random_specs_are_fixed_points_of_compile_then_import(text in spec()) {
         let first = match compile(&text) {
             Ok(c) => c,

@@ -212,12 +212,15 @@ pub fn import(df: &Dockerfile, generated: Option<&Generated>, dockerignore: Opti
     };
     let names: Vec<String> = stages.iter().map(|s| s.name.clone()).collect();
     // A stage reference from stage `at`: an earlier stage's name, or (in
-    // `--from=`) its number in file order. Anything else is an image.
+    // `--from=`) its number in file order. Anything else is an image. In a
+    // Dockerfile buildspec generated, where the default target may have
+    // moved, any stage's name.
+    let named_before = |at: usize| if generated.is_some() { names.len() } else { at };
     let resolve = |r: &str, at: usize, numeric: bool| -> Option<usize> {
         let lower = r.to_ascii_lowercase();
         match r.parse::<usize>() {
             Ok(n) if numeric => (n < at).then_some(n),
-            _ => names[..at].iter().position(|x| *x == lower),
+            _ => names[..named_before(at)].iter().position(|x| *x == lower),
         }
     };
     // Who builds on or copies from each stage.
@@ -318,13 +321,20 @@ fn unwrap_gates(stages: &mut Vec<Stage<'_>>, g: &Generated) -> BTreeSet<String> 
     let base = |s: &Stage| args_list(&s.from).first().map(|b| b.to_ascii_lowercase()).unwrap_or_default();
     let gate_stages: BTreeMap<String, String> = stages.iter().filter(|s| g.gate_stage_lines.contains(&s.from.line)).map(|s| (s.name.clone(), base(s))).collect();
     stages.retain(|s| !gate_stages.contains_key(&s.name));
-    // The trailing `FROM TARGET` goes when the spec makes TARGET the
-    // default target anyway: it is its last runtime.
+    // The trailing `FROM TARGET` goes when TARGET is a runtime: written
+    // last of the runtimes (moved there when a later stage builds on it),
+    // it is the spec's default target. A spec does not care where a stage
+    // it names is written, and compile defers the target as far as it can,
+    // so the move changes no stage order.
     if let Some(trailing) = stages.last().filter(|s| Some(s.from.line) == g.default_target_line && s.body.is_empty()) {
         let target = base(trailing);
-        let last_runtime = stages.iter().rev().skip(1).find(|s| g.roles.get(&s.name) == Some(&Role::Runtime));
-        if last_runtime.is_some_and(|s| s.name == target) {
+        let runtime = |s: &Stage| g.roles.get(&s.name) == Some(&Role::Runtime);
+        if let Some(at) = stages.iter().rev().skip(1).position(|s| s.name == target && runtime(s)) {
             stages.pop();
+            let at = stages.len() - 1 - at;
+            let last_runtime = stages.iter().rposition(runtime).expect("the target is a runtime");
+            let moved = stages.remove(at);
+            stages.insert(last_runtime, moved);
         }
     }
     let mut gated = BTreeSet::new();

@@ -188,6 +188,14 @@ fn read_implicitly(name: &str) -> bool {
     PREFIXES.iter().any(|p| upper.starts_with(p))
 }
 
+/// Whether `step` may read the arg `name`: it names it, it is a RUN and
+/// tools read the name from the environment, or it declares it again.
+fn uses_arg(step: &Step, name: &str) -> bool {
+    facts::step_texts(step).iter().any(|t| facts::mentions_var(t, name))
+        || matches!(step.kind, StepKind::Run(_) | StepKind::Deps(_) | StepKind::Packages(_)) && read_implicitly(name)
+        || matches!(&step.kind, StepKind::Arg(arg) if arg.name.value == name)
+}
+
 fn order_stage(
     steps: Vec<Step>,
     workdirs: &[Option<String>],
@@ -203,23 +211,29 @@ fn order_stage(
     let has_var = |s: &Step| facts::step_texts(s).iter().any(|t| t.contains('$'));
     let sinks: Vec<bool> = (0..n).map(|i| classes[i] == Class::Metadata && !has_var(&steps[i])).collect();
 
-    // 2. The rest: segments between barriers, list-scheduled by score.
+    // 2. The rest but args: segments between barriers, list-scheduled by
+    // score. An arg separates nothing; it only keeps a step that uses its
+    // name before it ahead of one that uses it after.
+    let args: Vec<(usize, &str)> = (0..n)
+        .filter_map(|i| match &steps[i].kind {
+            StepKind::Arg(arg) => Some((i, arg.name.value.as_str())),
+            _ => None,
+        })
+        .collect();
+    let split_by_arg =
+        |a: usize, b: usize| args.iter().any(|&(p, name)| a < p && p < b && uses_arg(&steps[a], name) && uses_arg(&steps[b], name));
     let mut order: Vec<usize> = Vec::new();
     let mut segment: Vec<usize> = Vec::new();
     let flush = |segment: &mut Vec<usize>, order: &mut Vec<usize>| {
-        let chosen = schedule(segment, &steps, &classes, workdirs, changes);
+        let chosen = schedule(segment, &steps, &classes, workdirs, changes, &split_by_arg);
         order.extend(chosen);
         segment.clear();
     };
     for i in 0..n {
-        if sinks[i] {
+        if sinks[i] || matches!(steps[i].kind, StepKind::Arg(_)) {
             continue;
         }
-        if classes[i] == Class::Barrier && !matches!(steps[i].kind, StepKind::Arg(_)) {
-            flush(&mut segment, &mut order);
-            order.push(i);
-        } else if let StepKind::Arg(_) = steps[i].kind {
-            // An arg is placed later, just before its first use.
+        if classes[i] == Class::Barrier {
             flush(&mut segment, &mut order);
             order.push(i);
         } else {
@@ -228,36 +242,28 @@ fn order_stage(
     }
     flush(&mut segment, &mut order);
 
-    // 3. Each arg moves down past steps that cannot use it, the last arg
-    // first: an arg stops at the next one, which has already moved (so a
-    // second run of the pass moves nothing).
-    for k in (0..order.len()).rev() {
-        let i = order[k];
-        let StepKind::Arg(arg) = &steps[i].kind else {
-            continue;
-        };
-        let name = arg.name.value.as_str();
-        let mut dest = k;
-        while dest + 1 < order.len() {
-            let next = &steps[order[dest + 1]];
-            let uses = facts::step_texts(next).iter().any(|t| facts::mentions_var(t, name))
-                || matches!(next.kind, StepKind::Run(_) | StepKind::Deps(_) | StepKind::Packages(_)) && read_implicitly(name)
-                || matches!(next.kind, StepKind::Arg(_));
-            if uses {
-                break;
-            }
-            dest += 1;
+    // 3. Each arg goes just before the first later step that uses it, and
+    // after every earlier one; the last arg first, so args that land at one
+    // place keep their written order (and a second run moves nothing).
+    for &(p, name) in args.iter().rev() {
+        let before_p = |&j: &usize| j < p && uses_arg(&steps[j], name);
+        let not_before = order.iter().rposition(before_p).map_or(0, |k| k + 1);
+        let mut at = order.iter().position(|&j| j > p && uses_arg(&steps[j], name)).unwrap_or(order.len());
+        while at > not_before && matches!(steps[order[at - 1]].kind, StepKind::Arg(_)) {
+            at -= 1;
         }
-        if dest > k {
-            let moved = order.remove(k);
-            order.insert(dest, moved);
+        let at = at.max(not_before);
+        let earlier_steps = |order: &[usize]| order.iter().filter(|&&j| j != p && !matches!(steps[j].kind, StepKind::Arg(_))).count();
+        let was_after = (0..p).filter(|&j| !sinks[j] && !matches!(steps[j].kind, StepKind::Arg(_))).count();
+        if earlier_steps(&order[..at]) > was_after {
             rewrites.push(Rewrite {
                 pass: "order_steps",
                 stage,
                 message: format!("moved arg \"{name}\" down to just before its first use: a new value re-runs fewer steps"),
-                span: steps[i].span,
+                span: steps[p].span,
             });
         }
+        order.insert(at, p);
     }
 
     order.extend((0..n).filter(|i| sinks[*i]));
@@ -297,18 +303,21 @@ fn order_stage(
 }
 
 /// A topological order of `segment` (indices into `steps`) under
-/// [`must_precede`], lowest score first, written order breaking ties.
+/// [`must_precede`]: the most urgent first (a step is as urgent as the
+/// most stable step waiting for it), then the most stable, then the least
+/// changed, then written order.
 fn schedule(
     segment: &[usize],
     steps: &[Step],
     classes: &[Class],
     workdirs: &[Option<String>],
     changes: Option<&ChangeCounts>,
+    split_by_arg: &dyn Fn(usize, usize) -> bool,
 ) -> Vec<usize> {
     let n = segment.len();
     let precedes = |y: usize, x: usize| {
         let (a, b) = (segment[y], segment[x]);
-        must_precede(&steps[a], classes[a], &steps[b], classes[b], workdirs[b].as_deref())
+        must_precede(&steps[a], classes[a], &steps[b], classes[b], workdirs[b].as_deref()) || split_by_arg(a, b)
     };
     // A step is as urgent as the most stable step that must wait for it.
     let mut urgency: Vec<u32> = segment.iter().map(|&i| classes[i].score()).collect();
@@ -326,7 +335,7 @@ fn schedule(
         let key = |x: usize| {
             let i = segment[x];
             let volatility = if classes[i] == Class::ContextCopy { change_count(&steps[i], changes) } else { 0 };
-            (urgency[x], volatility, i)
+            (urgency[x], classes[i].score(), volatility, i)
         };
         let next = ready.min_by_key(|&x| key(x)).expect("a step is always ready: precedence only points backwards");
         done[next] = true;
@@ -461,6 +470,38 @@ COPY a ./a
 RUN echo build
 ARG VERSION=1
 RUN echo $VERSION > v"#,
+        );
+    }
+
+    #[test]
+    fn an_arg_does_not_hold_back_steps_that_ignore_it() {
+        // packages moves before the copy across the arg, and args that land
+        // at one place keep their written order: a second run moves nothing.
+        let spec = r#"runtime "app" from="debian:bookworm-slim" {
+                copy "src" to="/src/"
+                arg "B" default="2"
+                arg "A" default="1"
+                packages "curl"
+                run "echo $A $B"
+            }"#;
+        let expect = r#"
+FROM debian:bookworm-slim AS app
+RUN --mount=type=cache,target=/var/cache/apt,id=buildspec-apt-cache,sharing=locked --mount=type=cache,target=/var/lib/apt/lists,id=buildspec-apt-lists,sharing=locked apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl
+COPY --link src /src/
+ARG B=2
+ARG A=1
+RUN echo $A $B"#;
+        check(spec, expect);
+        check(
+            r#"runtime "app" from="debian:bookworm-slim" {
+                packages "curl"
+                copy "src" to="/src/"
+                arg "B" default="2"
+                arg "A" default="1"
+                run "echo $A $B"
+            }"#,
+            expect,
         );
     }
 }
