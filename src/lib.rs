@@ -18,6 +18,7 @@ pub mod build;
 pub mod cli;
 pub mod detect;
 pub mod diag;
+pub mod diagram;
 pub mod emit;
 pub mod graph;
 pub mod import;

@@ -420,11 +420,11 @@ fn oci_example_matches(e: &Engine, name: &str, args: &[&str], expected: &str, ba
     Ok(())
 }
 
-/// The same build as an OCI layout (a cached rebuild): skopeo reads its
-/// manifest, and umoci unpacks the files `docker load` gave.
+/// The same build as an OCI layout tagged the skopeo way, `oci:DIR:TAG`
+/// (a cached rebuild): skopeo reads its manifest under that tag, and umoci unpacks the files `docker load` gave.
 fn umoci_unpacks_the_same_files(e: &Engine, name: &str, bases: &[String], cache: &Path, tmp: &Path, loaded: &std::collections::BTreeMap<String, (u32, u64, u64, Vec<u8>)>) -> Check {
     let layout = tmp.join(format!("{name}-layout"));
-    let summary = oci_build(e, &spec_dir(name), bases, cache, &[&format!("--output=oci:{}", layout.display()), "-t", "x"])?;
+    let summary = oci_build(e, &spec_dir(name), bases, cache, &[&format!("--output=oci:{}:x", layout.display())])?;
     let skopeo = std::process::Command::new("skopeo").arg("inspect").arg(format!("oci:{}:x", layout.display())).output().map_err(|e| e.to_string())?;
     expect_contains(&stdout(&ok(skopeo, "skopeo inspect")?), summary["manifest"].as_str().unwrap_or("?"), &format!("{name}: skopeo sees the digest"))?;
     let bundle = tmp.join(format!("{name}-bundle"));

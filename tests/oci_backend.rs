@@ -22,7 +22,7 @@ fn busybox_base(dir: &Path, cache: &Path) -> String {
     }
     std::fs::write(ctx.join("buildspec.kdl"), "buildspec 1\nruntime \"base\" from=\"scratch\" {\n    copy \"rootfs/\" to=\"/\"\n    env PATH=\"/bin\"\n}\n").unwrap();
     let layout = dir.join("base-layout");
-    let out = buildspec(&["build", "--backend", "oci", "--cache-dir", cache.to_str().unwrap(), "-t", "base", &format!("--output=oci:{}", layout.display())], &ctx);
+    let out = buildspec(&["build", "--backend", "oci", "--cache-dir", cache.to_str().unwrap(), &format!("--output=oci:{}:base", layout.display())], &ctx);
     assert!(out.status.success(), "building the busybox base: {}", stderr(&out));
     format!("busybox:test=oci:{}:base", layout.display())
 }
@@ -261,4 +261,34 @@ fn run_mounts_behave_and_leave_nothing_behind() {
         }
         assert!(!plain.windows(13).any(|w| w == b"TOPSECRET-123"), "the secret is in a blob");
     }
+}
+
+/// An output names its tag as skopeo does; its JSON summary follows
+/// docs/schemas/build-oci.schema.json.
+#[test]
+fn an_output_names_its_tag_as_skopeo_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let base = busybox_base(tmp.path(), &cache);
+    let ctx = write_spec(tmp.path(), "tagged", r#"    copy "file.txt" to="/file.txt""#);
+    let layout = tmp.path().join("layout");
+    let archive = tmp.path().join("image.tar");
+    let schema = std::fs::read_to_string(support::root().join("docs/schemas/build-oci.schema.json")).unwrap();
+    let schema = jsonschema::validator_for(&serde_json::from_str(&schema).unwrap()).expect("the schema compiles");
+    for output in [format!("oci:{}:v1", layout.display()), format!("oci-archive:{}:v2", archive.display())] {
+        let out = build_command(&ctx, &cache, &base, &output).output().unwrap();
+        assert!(out.status.success(), "{output}: {}", stderr(&out));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let errors: Vec<String> = schema.iter_errors(&summary).map(|e| format!("{e} at {}", e.instance_path)).collect();
+        assert!(errors.is_empty(), "the --format json summary breaks docs/schemas/build-oci.schema.json: {errors:?}");
+        let inspect = Command::new("skopeo").args(["inspect", &output]).output().unwrap();
+        assert!(inspect.status.success(), "skopeo inspect {output}: {}", String::from_utf8_lossy(&inspect.stderr));
+        assert!(String::from_utf8_lossy(&inspect.stdout).contains(summary["manifest"].as_str().unwrap()), "skopeo sees another image under {output}");
+    }
+    assert!(layout.is_dir() && archive.is_file(), "the TAG is not part of the path");
+    assert!(!tmp.path().join("layout:v1").exists());
+    // A tag given in the output and by -t is an error, before any build.
+    let out = build_command(&ctx, &cache, &base, &format!("oci:{}:v1", layout.display())).args(["-t", "v3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the tag is given twice, `v1` in --output and `v3` by -t: give it once"), "{}", stderr(&out));
 }

@@ -25,8 +25,11 @@ use crate::spec::{AddSource, Copy, Run, Step, StepKind, User};
 /// Where the built image goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    OciDir(PathBuf),
-    OciArchive(PathBuf),
+    /// An OCI image layout; the tag from `oci:DIR:TAG`, as skopeo and
+    /// buildah write it.
+    OciDir { dir: PathBuf, tag: Option<String> },
+    /// An OCI layout in a tar file: `oci-archive:FILE[:TAG]`.
+    OciArchive { file: PathBuf, tag: Option<String> },
     DockerArchive(PathBuf),
     /// Pushed to a registry: `HOST/REPO:TAG`.
     Registry(String),
@@ -34,17 +37,31 @@ pub enum Output {
 
 impl Output {
     pub fn parse(s: &str) -> Result<Output, String> {
-        if let Some(p) = s.strip_prefix("oci:") {
-            Ok(Output::OciDir(p.into()))
-        } else if let Some(p) = s.strip_prefix("oci-archive:") {
-            Ok(Output::OciArchive(p.into()))
+        let split = |rest: &str| {
+            let (path, tag) = crate::oci::source::split_tag(rest);
+            (PathBuf::from(path), tag.map(str::to_owned))
+        };
+        if let Some(rest) = s.strip_prefix("oci:") {
+            let (dir, tag) = split(rest);
+            Ok(Output::OciDir { dir, tag })
+        } else if let Some(rest) = s.strip_prefix("oci-archive:") {
+            let (file, tag) = split(rest);
+            Ok(Output::OciArchive { file, tag })
         } else if let Some(p) = s.strip_prefix("docker-archive:") {
             Ok(Output::DockerArchive(p.into()))
         } else if let Some(r) = s.strip_prefix("registry:") {
             crate::oci::registry::Reference::parse(r).map_err(|e| e.to_string())?;
             Ok(Output::Registry(r.to_owned()))
         } else {
-            Err(format!("`{s}` is not an output: use oci:DIR, oci-archive:FILE, docker-archive:FILE or registry:HOST/REPO:TAG"))
+            Err(format!("`{s}` is not an output: use oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE or registry:HOST/REPO:TAG"))
+        }
+    }
+
+    /// The tag the output names itself (`oci:DIR:TAG`), if any.
+    pub fn tag(&self) -> Option<&str> {
+        match self {
+            Output::OciDir { tag, .. } | Output::OciArchive { tag, .. } => tag.as_deref(),
+            Output::DockerArchive(_) | Output::Registry(_) => None,
         }
     }
 }
@@ -181,8 +198,8 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
 
 fn write_output(store: &Store, built: &Built, output: &Output, tag: &str) -> Result<Option<crate::oci::registry::PushStats>, Error> {
     let res = match output {
-        Output::OciDir(dir) => layout::write_oci_dir(store, built, dir, tag),
-        Output::OciArchive(file) => layout::write_archive(store, built, file, tag, false),
+        Output::OciDir { dir, .. } => layout::write_oci_dir(store, built, dir, tag),
+        Output::OciArchive { file, .. } => layout::write_archive(store, built, file, tag, false),
         Output::DockerArchive(file) => layout::write_archive(store, built, file, tag, true),
         Output::Registry(name) => {
             let push_err = |error| Error::Push { reference: name.clone(), error };

@@ -208,6 +208,13 @@ fn build_oci(
         .as_deref()
         .ok_or_else(|| ui.error("--backend oci needs --output oci:DIR, oci-archive:FILE, docker-archive:FILE or registry:HOST/REPO:TAG"))?;
     let output = Output::parse(output).map_err(|e| ui.error(e))?;
+    let tag = match (output.tag(), tag) {
+        (Some(in_output), Some(flag)) => {
+            return Err(ui.error(format!("the tag is given twice, `{in_output}` in --output and `{flag}` by -t: give it once")));
+        }
+        (Some(in_output), None) => Some(in_output.to_owned()),
+        (None, flag) => flag,
+    };
     let mut bases = std::collections::HashMap::new();
     for b in &args.bases {
         let (image, src) = split_kv(b, "--base", ui)?;
@@ -275,6 +282,7 @@ fn build_oci(
         crate::cli::Format::Json => println!(
             "{}",
             serde_json::json!({
+                "schema_version": 1,
                 "manifest": out.manifest_digest.as_str(),
                 "config": out.config_digest.as_str(),
                 "layers": out.layers,

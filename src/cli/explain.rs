@@ -62,6 +62,7 @@ pub fn run(args: &ExplainArgs, ui: &Ui) -> Result<(), Failed> {
     match args.format {
         Format::Json => {
             let doc = serde_json::json!({
+                "schema_version": 1,
                 "target": graph.stage(graph.target).name.value,
                 "stages": stages.iter().map(|(s, base, needs)| serde_json::json!({
                     "name": s.name.value, "role": s.role.as_str(), "file": at(s.span).name, "line": line(s.span), "from": base, "needs": needs,

@@ -25,7 +25,7 @@ pub struct LintArgs {
     pub format: LintFormat,
 }
 
-/// The version of the `--format json` document.
+/// The version of the `--format json` document (docs/schemas/lint.schema.json).
 const JSON_VERSION: u32 = 1;
 
 pub fn run(args: &LintArgs, ui: &Ui) -> Result<(), Failed> {
@@ -122,7 +122,7 @@ fn json(sources: &Sources, findings: &[Diagnostic]) -> serde_json::Value {
             })
         })
         .collect();
-    serde_json::json!({ "version": JSON_VERSION, "spec": sources.root().name, "findings": items })
+    serde_json::json!({ "schema_version": JSON_VERSION, "spec": sources.root().name, "findings": items })
 }
 
 fn sarif(sources: &Sources, findings: &[Diagnostic]) -> serde_json::Value {

@@ -5,8 +5,10 @@
 mod all;
 mod build;
 mod compile;
+mod completions;
 mod explain;
 mod generate;
+mod graph;
 mod import;
 mod init;
 mod lint;
@@ -56,6 +58,8 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Show which steps a change of context paths would re-execute.
     Plan(plan::PlanArgs),
+    /// Draw the optimized stage graph: Mermaid, Graphviz DOT or JSON.
+    Graph(graph::GraphArgs),
     /// Detect the kind of project in DIR and write DIR/buildspec.kdl for it.
     Init(init::InitArgs),
     /// Write a spec for every deployable package of a workspace, from templates.
@@ -64,6 +68,10 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Turn a Dockerfile into a spec.
     Import(import::ImportArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page, or write every page into DIR.
+    Man(completions::ManArgs),
 }
 
 /// Exit codes: 0 success, 1 a problem with the spec or its files, 2 a
@@ -79,10 +87,13 @@ pub fn main() -> ExitCode {
         Command::Build(args) => build::run(&args, &ui),
         Command::Explain(args) => explain::run(&args, &ui),
         Command::Plan(args) => plan::run(&args, &ui),
+        Command::Graph(args) => graph::run(&args, &ui),
         Command::Init(args) => init::run(&args, &ui),
         Command::Generate(args) => generate::run(&args, &ui),
         Command::Lint(args) => lint::run(&args, &ui),
         Command::Import(args) => import::run(&args, &ui),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args, &ui),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -41,7 +41,7 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<(), Failed> {
                     serde_json::json!({"stage": s.stage, "file": s.at.name, "line": s.at.line, "instruction": s.instruction, "rebuild": s.rebuild, "certain": s.certain})
                 })
                 .collect();
-            let doc = serde_json::json!({"target": target, "changed": args.changed, "steps": steps});
+            let doc = serde_json::json!({"schema_version": 1, "target": target, "changed": args.changed, "steps": steps});
             println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
         }
         Format::Text => {

@@ -206,10 +206,7 @@ pub fn import(df: &Dockerfile, generated: Option<&Generated>, dockerignore: Opti
     if stages.is_empty() {
         return Err(ImportError { message: "the Dockerfile has no FROM".to_owned(), line: 1, column: 1, help: "a Dockerfile starts with FROM IMAGE".to_owned() });
     }
-    let gated = match generated {
-        Some(g) => Some(unwrap_gates(&mut stages, g)),
-        None => None,
-    };
+    let gated = generated.map(|g| unwrap_gates(&mut stages, g));
     let names: Vec<String> = stages.iter().map(|s| s.name.clone()).collect();
     // A stage reference from stage `at`: an earlier stage's name, or (in
     // `--from=`) its number in file order. Anything else is an image. In a

@@ -99,7 +99,7 @@ pub fn load(source: &str, store: &Store) -> Result<Image, Error> {
 }
 
 /// `PATH:TAG` → (PATH, Some(TAG)); a `:` inside the path's last part only.
-fn split_tag(s: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_tag(s: &str) -> (&str, Option<&str>) {
     match s.rsplit_once(':') {
         Some((path, tag)) if !tag.contains('/') && !tag.is_empty() => (path, Some(tag)),
         _ => (s, None),
