@@ -78,6 +78,8 @@ pub enum Code {
     IncludeMissing,
     /// Files that include each other in a loop.
     IncludeCycle,
+    /// `--locked`, and an image the lock file does not name.
+    NotLocked,
     /// A finding of `buildspec lint` (not in [`Code::ALL`]: the rules are
     /// [`crate::lint::Rule::ALL`]).
     Lint(crate::lint::Rule),
@@ -115,6 +117,7 @@ impl Code {
         Code::GateImpossible,
         Code::IncludeMissing,
         Code::IncludeCycle,
+        Code::NotLocked,
     ];
 
     /// The stable code string, `buildspec::<area>::<name>`.
@@ -150,6 +153,7 @@ impl Code {
             Code::GateImpossible => "buildspec::graph::gate_impossible",
             Code::IncludeMissing => "buildspec::spec::include_missing",
             Code::IncludeCycle => "buildspec::spec::include_cycle",
+            Code::NotLocked => "buildspec::lock::not_locked",
             Code::Lint(rule) => rule.as_str(),
         }
     }

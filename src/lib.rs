@@ -23,6 +23,7 @@ pub mod emit;
 pub mod graph;
 pub mod import;
 pub mod lint;
+pub mod lock;
 pub mod parallel;
 pub mod passes;
 pub mod oci;
@@ -86,6 +87,9 @@ pub struct CompileOpts {
     /// Context paths git ignores (untracked; a directory as one path),
     /// left out of a context copied whole (read by the CLI).
     pub git_ignored: Option<std::sync::Arc<std::collections::BTreeSet<String>>>,
+    /// Pin every image to its digest in this lock (`--locked`, read by the
+    /// CLI); an image it lacks is a `not_locked` error.
+    pub lock: Option<std::sync::Arc<lock::Lock>>,
 }
 
 impl CompileOpts {
@@ -93,7 +97,7 @@ impl CompileOpts {
     /// about the context.
     #[allow(clippy::new_without_default)]
     pub fn new() -> CompileOpts {
-        CompileOpts { target: None, frontend: Frontend::BuiltIn, gate_tests: true, optimize: true, context_files: None, manifests: Default::default(), changes: None, own_files: Vec::new(), git_ignored: None }
+        CompileOpts { target: None, frontend: Frontend::BuiltIn, gate_tests: true, optimize: true, context_files: None, manifests: Default::default(), changes: None, own_files: Vec::new(), git_ignored: None, lock: None }
     }
 }
 
@@ -167,6 +171,16 @@ pub fn compile_parsed(parsed: &syntax::ParsedSpec, opts: &CompileOpts) -> Result
         },
     );
     graph.validate();
+    let graph = match &opts.lock {
+        None => graph,
+        Some(lock) => match lock::pin(graph, lock) {
+            Ok(graph) => graph,
+            Err(missing) => {
+                diags.extend(missing);
+                return Err(fail(diags.into_sorted()));
+            }
+        },
+    };
     if opts.gate_tests {
         diags.extend(passes::ungateable_tests(&graph));
     }

@@ -29,7 +29,7 @@ fn bash_completes_subcommands_and_their_flags() {
     let script = tmp.path().join("buildspec.bash");
     std::fs::write(&script, &out.stdout).unwrap();
     let subcommands = bash_completes(&script, &["buildspec", "''"]);
-    for expected in ["compile", "build", "explain", "plan", "graph", "init", "generate", "lint", "import", "completions", "man"] {
+    for expected in ["compile", "build", "explain", "plan", "graph", "init", "generate", "lint", "import", "lock", "completions", "man"] {
         assert!(subcommands.iter().any(|s| s == expected), "`buildspec <TAB>` does not offer {expected}: {subcommands:?}");
     }
     let flags = bash_completes(&script, &["buildspec", "build", "--b"]);
@@ -77,7 +77,7 @@ fn man_pages_cover_every_subcommand_and_format_cleanly() {
         names,
         [
             "buildspec-build.1", "buildspec-compile.1", "buildspec-completions.1", "buildspec-explain.1", "buildspec-generate.1", "buildspec-graph.1",
-            "buildspec-import.1", "buildspec-init.1", "buildspec-lint.1", "buildspec-man.1", "buildspec-plan.1", "buildspec.1",
+            "buildspec-import.1", "buildspec-init.1", "buildspec-lint.1", "buildspec-lock.1", "buildspec-man.1", "buildspec-plan.1", "buildspec.1",
         ]
     );
     for name in &names {

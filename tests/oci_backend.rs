@@ -292,3 +292,68 @@ fn an_output_names_its_tag_as_skopeo_does() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("the tag is given twice, `v1` in --output and `v3` by -t: give it once"), "{}", stderr(&out));
 }
+
+/// `lock` against a loopback registry: lock, pin on compile and build,
+/// move the tag, `lock --check` fails naming it, `lock` again.
+#[test]
+fn lock_pins_images_and_check_sees_a_moved_tag() {
+    let registry = support::registry::Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let run = |args: &[&str], dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_buildspec")).args(args).current_dir(dir).env("NO_COLOR", "1").env("REGISTRY_AUTH_FILE", &registry.auth_file).stdin(Stdio::null()).output().unwrap()
+    };
+    // The base image: busybox and a file saying which version it is.
+    let base = tmp.path().join("base");
+    let bin = base.join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", bin.join("sh")).unwrap();
+    std::fs::write(base.join("buildspec.kdl"), "buildspec 1\nruntime \"base\" from=\"scratch\" {\n    copy \"rootfs/\" to=\"/\"\n    copy \"version\" to=\"/version\"\n}\n").unwrap();
+    let tag = format!("{}/team/base:1", registry.host);
+    let push = |version: &str| -> String {
+        std::fs::write(base.join("version"), version).unwrap();
+        let out = run(&["build", "--backend", "oci", "--format", "json", "--cache-dir", cache.to_str().unwrap(), &format!("--output=registry:{tag}")], &base);
+        assert!(out.status.success(), "push: {}", stderr(&out));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        summary["manifest"].as_str().unwrap().to_owned()
+    };
+    let first = push("1\n");
+    // A spec that starts from it and copies out of it.
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("buildspec.kdl"), format!("buildspec 1\nruntime \"app\" from=\"{tag}\" {{\n    copy \"/version\" from=\"{tag}\" to=\"/base-version\"\n    run \"cat /version /base-version > /both\"\n}}\n")).unwrap();
+    let out = run(&["compile", "--locked"], &app);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("buildspec.lock") && stderr(&out).contains("buildspec lock"), "{}", stderr(&out));
+    let out = run(&["lock"], &app);
+    assert!(out.status.success(), "lock: {}", stderr(&out));
+    let lock = std::fs::read_to_string(app.join("buildspec.lock")).unwrap();
+    assert!(lock.contains(&format!("image \"{tag}\" digest=\"{first}\"")), "{lock}");
+    let out = run(&["compile", "--locked"], &app);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dockerfile = stdout(&out);
+    assert!(dockerfile.contains(&format!("FROM {tag}@{first} AS app")), "{dockerfile}");
+    assert!(dockerfile.contains(&format!("--from={tag}@{first}")), "{dockerfile}");
+    // The locked build pulls by digest.
+    let layout = tmp.path().join("layout");
+    let out = run(&["build", "--backend", "oci", "--locked", "--cache-dir", cache.to_str().unwrap(), &format!("--output=oci:{}:app", layout.display())], &app);
+    assert!(out.status.success(), "locked build: {}", stderr(&out));
+    let out = run(&["lock", "--check"], &app);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Move the tag: check fails naming the image and both digests.
+    let second = push("2\n");
+    assert_ne!(first, second);
+    let out = run(&["lock", "--check"], &app);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("{tag} moved: locked {first}, now {second}")), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(app.join("buildspec.lock")).unwrap(), lock, "--check wrote the lock");
+    // Still locked to the first: the locked build does not move with the tag.
+    let out = run(&["compile", "--locked"], &app);
+    assert!(stdout(&out).contains(&format!("FROM {tag}@{first} AS app")));
+    let out = run(&["lock"], &app);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["lock", "--check"], &app);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(run(&["compile", "--locked"], &app).stdout.windows(second.len()).any(|w| w == second.as_bytes()));
+}

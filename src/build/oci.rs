@@ -244,7 +244,9 @@ impl Builder<'_> {
 
     fn base_image(&self, stage: &str, image: &str) -> Result<State, Error> {
         // Without a --base, the image comes from its registry.
-        let img = match self.req.bases.get(image) {
+        // A `--locked` reference (`NAME@DIGEST`) still takes NAME's --base.
+        let given = self.req.bases.get(image).or_else(|| image.split_once('@').and_then(|(name, _)| self.req.bases.get(name)));
+        let img = match given {
             Some(source) => source::load(source, &self.store)?,
             None => source::load(&format!("registry:{image}"), &self.store)
                 .map_err(|error| Error::NoBase { image: image.to_owned(), stage: stage.to_owned(), error })?,

@@ -43,6 +43,10 @@ pub struct BuildArgs {
     /// Build the runtime without waiting for the test stages.
     #[arg(long)]
     pub no_tests: bool,
+    /// Build from the digests in the lock file beside the spec
+    /// (buildspec.lock, written by `buildspec lock`).
+    #[arg(long, conflicts_with = "all")]
+    pub locked: bool,
     /// Build the literal lowering (no cache-efficiency passes).
     #[arg(long)]
     pub no_optimize: bool,
@@ -96,6 +100,7 @@ pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failed> {
             Backend::Docker => crate::Frontend::BuiltIn,
             Backend::Oci => crate::Frontend::Direct,
         },
+        lock: crate::cli::lock::read_if(args.locked, &path, ui)?,
         ..crate::workspace::context_opts(&path, &parsed)
     };
     // An oci cache inside the context is buildspec's own output.

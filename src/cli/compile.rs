@@ -36,6 +36,10 @@ pub struct CompileArgs {
     /// the compile).
     #[arg(long, conflicts_with = "all")]
     pub lint: bool,
+    /// Pin every image to its digest in the lock file beside the spec
+    /// (buildspec.lock, written by `buildspec lock`).
+    #[arg(long, conflicts_with = "all")]
+    pub locked: bool,
 }
 
 pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
@@ -55,6 +59,7 @@ pub fn run(args: &CompileArgs, ui: &Ui) -> Result<(), Failed> {
         target: args.target.clone(),
         frontend: args.syntax.clone().map_or(crate::Frontend::BuiltIn, crate::Frontend::Syntax),
         optimize: !args.no_optimize,
+        lock: crate::cli::lock::read_if(args.locked, &path, ui)?,
         ..crate::workspace::context_opts(&path, &parsed)
     };
     if let Some(out) = args.output.as_deref().and_then(|out| crate::workspace::in_context(&path, &parsed, out)) {

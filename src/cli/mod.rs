@@ -12,6 +12,7 @@ mod graph;
 mod import;
 mod init;
 mod lint;
+mod lock;
 mod plan;
 
 use std::io::IsTerminal;
@@ -68,6 +69,8 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Turn a Dockerfile into a spec.
     Import(import::ImportArgs),
+    /// Resolve every image the spec names to a digest, into buildspec.lock.
+    Lock(lock::LockArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     Completions(completions::CompletionsArgs),
     /// Print the man page, or write every page into DIR.
@@ -92,6 +95,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(&args, &ui),
         Command::Lint(args) => lint::run(&args, &ui),
         Command::Import(args) => import::run(&args, &ui),
+        Command::Lock(args) => lock::run(&args, &ui),
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args, &ui),
     };

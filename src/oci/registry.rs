@@ -66,6 +66,11 @@ impl Reference {
         let (name, reference) = match s.split_once('@') {
             Some((name, digest)) => {
                 parse_digest(digest).ok_or_else(bad)?;
+                // `name:tag@digest` (what `--locked` writes): the digest wins.
+                let name = match name.rsplit_once(':') {
+                    Some((untagged, tag)) if !tag.contains('/') => untagged,
+                    _ => name,
+                };
                 (name, digest.to_owned())
             }
             None => match s.rsplit_once(':') {
@@ -298,6 +303,40 @@ fn read_document(response: ureq::Response, registry: &str, what: &str) -> Result
         return Err(Error::Protocol { registry: registry.to_owned(), message: format!("{what} is larger than {MAX_DOCUMENT} bytes") });
     }
     Ok(body)
+}
+
+/// What a tag names now: the digest of the manifest or index the registry
+/// serves for it (checked by hashing the bytes), and for an index the
+/// digest of each platform's manifest, as `os/architecture[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub digest: Digest,
+    pub platforms: Vec<(String, String)>,
+}
+
+/// Resolves `reference` to a digest without pulling the image.
+pub fn resolve(reference: &Reference) -> Result<Resolved, Error> {
+    let mut session = Session::new(reference, vec![format!("repository:{}:pull", reference.repository)]);
+    let accept = [MEDIA_MANIFEST, MEDIA_INDEX, MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_LIST].join(", ");
+    let what = format!("manifest {}", reference.repository);
+    let response = session.send("GET", &session.url(&format!("manifests/{}", reference.reference)), &[("Accept", &accept)], &Body::Empty, &[200], &what)?;
+    let body = read_document(response, &reference.registry, &what)?;
+    let digest = Digest::of(&body);
+    let mut platforms = Vec::new();
+    if let Ok(index) = serde_json::from_slice::<Index>(&body) {
+        for m in &index.manifests {
+            if let Some(p) = &m.platform {
+                let (os, arch) = (p["os"].as_str().unwrap_or("?"), p["architecture"].as_str().unwrap_or("?"));
+                let name = match p["variant"].as_str() {
+                    Some(v) => format!("{os}/{arch}/{v}"),
+                    None => format!("{os}/{arch}"),
+                };
+                platforms.push((name, m.digest.clone()));
+            }
+        }
+    }
+    platforms.sort();
+    Ok(Resolved { digest, platforms })
 }
 
 /// Pulls an image into the store for `arch` (GOARCH spelling).
