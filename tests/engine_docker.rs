@@ -835,6 +835,73 @@ fn remote_engine_over_tcp(_: &Engine) -> Check {
     Ok(())
 }
 
+/// Two CI runners, one registry cache: runner A builds with --cache-to,
+/// runner B (a second engine, empty) builds after a one-line edit with
+/// --cache-from and re-executes only the RUNs `plan --changed` names (each
+/// RUN prints a marker, so a run is told from a step fetched out of the
+/// cache, which BuildKit does not mark CACHED); without --cache-from it
+/// runs them all.
+fn registry_cache_shared_by_two_runners(e: &Engine) -> Check {
+    let registry = support::registry::Registry::start();
+    let host = registry.host.clone();
+    let login = |engine: &Engine| ok(engine.docker(&["login", "-u", registry.user, "-p", registry.password, &host]), "docker login");
+    // The base image comes from the registry: the runners start empty.
+    login(e)?;
+    let base = format!("{host}/base/busybox:1");
+    ok(e.docker(&["tag", "busybox:latest", &base]), "docker tag")?;
+    ok(e.docker(&["push", &base]), "docker push")?;
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = tmp.path().join("app");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/main.txt"), "version 1\n").unwrap();
+    std::fs::write(
+        dir.join("buildspec.kdl"),
+        format!(
+            "buildspec 1\nruntime \"app\" from=\"{base}\" {{\n    workdir \"/app\"\n    run \"echo ran-deps && echo fetched dependencies > /deps.txt\"\n    copy \"src\" to=\"/app/src\"\n    run \"echo ran-out && cat /deps.txt /app/src/main.txt > /app/out.txt\"\n    cmd \"cat\" \"/app/out.txt\"\n}}\n"
+        ),
+    )
+    .unwrap();
+    // The markers of the RUNs a progress log shows running.
+    let ran = |log: &str| -> BTreeSet<String> {
+        log.lines()
+            .filter(|l| l.starts_with('#'))
+            .filter_map(|l| l.split_whitespace().nth(2).filter(|m| m.starts_with("ran-") && l.split_whitespace().count() == 3).map(str::to_owned))
+            .collect()
+    };
+    let cache = format!("type=registry,ref={host}/cache/app:buildcache");
+    let runner_a = Engine::start_containerd_store();
+    login(&runner_a)?;
+    let first = ran(&text(&build(&runner_a, &dir, &["--cache-to", &format!("{cache},mode=max"), "-t", "app"])?));
+    if first.len() != 2 {
+        return Err(format!("runner A should run both RUNs, ran {first:?}"));
+    }
+    drop(runner_a);
+    std::fs::write(dir.join("src/main.txt"), "version 2\n").unwrap();
+    let runner_b = Engine::start_containerd_store();
+    login(&runner_b)?;
+    let log = text(&build(&runner_b, &dir, &["--cache-from", &cache, "-t", "app"])?);
+    let planned: BTreeSet<String> = predicted(&runner_b, &dir, "buildspec.kdl", "src/main.txt")?
+        .into_iter()
+        .filter(|(_, i)| i.starts_with("RUN"))
+        .filter_map(|(_, i)| i.split_whitespace().find(|w| w.starts_with("ran-")).map(str::to_owned))
+        .collect();
+    let executed = ran(&log);
+    if executed != planned || planned.len() != 1 {
+        return Err(format!("runner B ran {executed:?}, plan --changed says {planned:?}\n{log}"));
+    }
+    expect_contains(&run(&runner_b, &["app"])?, "version 2", "runner B's image")?;
+    // Without --cache-from, a third empty runner runs every RUN.
+    drop(runner_b);
+    let runner_c = Engine::start_containerd_store();
+    login(&runner_c)?;
+    let cold = ran(&text(&build(&runner_c, &dir, &["-t", "app"])?));
+    if cold.len() != 2 {
+        return Err(format!("a cold runner should run both RUNs, ran {cold:?}"));
+    }
+    eprintln!("    runner B ran {executed:?} with --cache-from (as planned); a cold runner ran {cold:?}");
+    Ok(())
+}
+
 /// No engine: one line that says how to fix it.
 fn no_engine_is_one_clear_line(e: &Engine) -> Check {
     let out = e.buildspec(&["build", "--host", "unix:///nonexistent/docker.sock"], &spec_dir("go-static"));
@@ -860,6 +927,7 @@ fn main() {
         ("runtime_is_ten_times_smaller", runtime_is_ten_times_smaller),
         ("no_change_rebuild_executes_nothing", no_change_rebuild_executes_nothing),
         ("remote_engine_over_tcp", remote_engine_over_tcp),
+        ("registry_cache_shared_by_two_runners", registry_cache_shared_by_two_runners),
         ("no_engine_is_one_clear_line", no_engine_is_one_clear_line),
         ("optimized_images_match_literal_ones", optimized_images_match_literal_ones),
         ("plan_predicts_the_engine", plan_predicts_the_engine),

@@ -2,7 +2,7 @@
 # Starts a private docker engine (dockerd 26 + BuildKit 0.13, from install.sh's root) whose
 # whole state lives in STATE_DIR, so tests and CI can run several side by side.
 #
-# Usage: eval "$(scripts/engine/start.sh STATE_DIR [--tcp PORT] [--images all|NAME,NAME…])"
+# Usage: eval "$(scripts/engine/start.sh STATE_DIR [--tcp PORT] [--images all|NAME,NAME…] [--containerd-store])"
 #   Listens on unix://STATE_DIR/docker.sock, and also on tcp://127.0.0.1:PORT with --tcp
 #   (plain HTTP, loopback only). Prints `export` lines on stdout: DOCKER_HOST (the TCP
 #   address when --tcp is given), DOCKER_CONFIG (STATE_DIR/config, which holds the
@@ -13,6 +13,9 @@
 #   (about 5 s for all ten, against about 50 s of `docker load`); base-images.sh then
 #   checks them. The layer files are shared with the seed: never edit files under
 #   STATE_DIR/data/overlay2 by hand (through containers and builds is fine).
+#
+#   --containerd-store: images live in containerd (dockerd's containerd-snapshotter
+#   feature), the setup under which BuildKit exports a cache (--cache-to); starts empty.
 #
 #   STATE_DIR/data        --data-root (images, containers, BuildKit cache)
 #   STATE_DIR/dockerd.log the daemon's log; STATE_DIR/dockerd.pid its pid
@@ -29,7 +32,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-usage() { die "usage: start.sh STATE_DIR [--tcp PORT] [--images all|NAME,NAME...]"; }
+usage() { die "usage: start.sh STATE_DIR [--tcp PORT] [--images all|NAME,NAME...] [--containerd-store]"; }
+CONTAINERD_STORE=""
 STATE=""
 TCP_PORT=""
 IMAGES=()
@@ -40,12 +44,16 @@ while (($#)); do
             shift 2 ;;
         --tcp) [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || usage; TCP_PORT="$2"; shift 2 ;;
         --tcp=*) TCP_PORT="${1#--tcp=}"; [[ "$TCP_PORT" =~ ^[0-9]+$ ]] || usage; shift ;;
+        --containerd-store) CONTAINERD_STORE=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
         -*) usage ;;
         *) [[ -z "$STATE" ]] || usage; STATE="$1"; shift ;;
     esac
 done
 [[ -n "$STATE" ]] || usage
+# The seed data roots hold the classic image store, which a containerd-store engine
+# does not read: such an engine gets its base images from a registry.
+[[ -z "$CONTAINERD_STORE" || ${#IMAGES[@]} -eq 0 ]] || die "--containerd-store starts without --images: push base images to a registry instead"
 [[ $EUID -eq 0 ]] || die "must run as root"
 
 mkdir -p "$STATE"
@@ -76,8 +84,17 @@ ln -sfn "$ROOT/usr/libexec/docker/cli-plugins/docker-buildx" "$STATE/config/cli-
 ln -sfn "$DOCKER" "$STATE/bin/docker"
 ln -sfn "$EXEC_ROOT" "$STATE/exec-root"
 [[ -f "$STATE/config/config.json" ]] || printf '{}\n' >"$STATE/config/config.json"
-# An own (empty) daemon config, so a machine's /etc/docker/daemon.json is not read.
-[[ -f "$STATE/daemon.json" ]] || printf '{}\n' >"$STATE/daemon.json"
+# An own daemon config, so a machine's /etc/docker/daemon.json is not read. With
+# --containerd-store, images live in containerd (the "containerd-snapshotter" feature):
+# only then does BuildKit inside dockerd 26 export a build cache (--cache-to
+# type=registry|local); the classic store answers "Cache export is not supported".
+if [[ ! -f "$STATE/daemon.json" ]]; then
+    if [[ -n "$CONTAINERD_STORE" ]]; then
+        printf '{"features": {"containerd-snapshotter": true}}\n' >"$STATE/daemon.json"
+    else
+        printf '{}\n' >"$STATE/daemon.json"
+    fi
+fi
 
 host="unix://$SOCK"
 [[ -n "$TCP_PORT" ]] && host="tcp://127.0.0.1:$TCP_PORT"

@@ -61,6 +61,8 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutput, Error> {
     for (flag, values) in [
         ("--tag", &req.tags),
         ("--build-arg", &req.build_args),
+        ("--cache-to", &req.cache_to),
+        ("--cache-from", &req.cache_from),
         ("--platform", &req.platforms),
         ("--secret", &req.secrets),
         ("--ssh", &req.ssh),

@@ -30,6 +30,9 @@ pub struct BuildRequest<'a> {
     pub target: Option<String>,
     pub tags: Vec<String>,
     pub build_args: Vec<String>,
+    /// BuildKit cache exports and imports (`type=registry,ref=…`, …).
+    pub cache_to: Vec<String>,
+    pub cache_from: Vec<String>,
     pub platforms: Vec<String>,
     pub secrets: Vec<String>,
     pub ssh: Vec<String>,

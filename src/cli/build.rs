@@ -25,6 +25,16 @@ pub struct BuildArgs {
     /// Set a build arg (repeatable)
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
+    /// Export the build cache, as BuildKit takes it (repeatable):
+    /// type=registry,ref=HOST/REPO:TAG,mode=max, type=local,dest=DIR or
+    /// type=inline. Needs an engine with the containerd image store (see
+    /// docs/ci.md); docker backend only.
+    #[arg(long = "cache-to", value_name = "SPEC", conflicts_with = "all")]
+    pub cache_to: Vec<String>,
+    /// Import a build cache before building (repeatable):
+    /// type=registry,ref=HOST/REPO:TAG or type=local,src=DIR.
+    #[arg(long = "cache-from", value_name = "SPEC", conflicts_with = "all")]
+    pub cache_from: Vec<String>,
     /// Target platform, e.g. linux/amd64 (repeatable)
     #[arg(long = "platform", value_name = "OS/ARCH")]
     pub platforms: Vec<String>,
@@ -140,6 +150,8 @@ fn docker_request<'a>(args: &BuildArgs, compiled: &'a crate::Compiled, context_d
         target,
         tags,
         build_args: args.build_args.clone(),
+        cache_to: args.cache_to.clone(),
+        cache_from: args.cache_from.clone(),
         platforms: args.platforms.clone(),
         secrets: args.secrets.clone(),
         ssh: args.ssh.clone(),
@@ -212,6 +224,9 @@ fn build_oci(
         .output
         .as_deref()
         .ok_or_else(|| ui.error("--backend oci needs --output oci:DIR, oci-archive:FILE, docker-archive:FILE or registry:HOST/REPO:TAG"))?;
+    if !args.cache_to.is_empty() || !args.cache_from.is_empty() {
+        return Err(ui.error("--cache-to and --cache-from are for the docker backend; the oci backend caches in --cache-dir (a registry cache for it is not built yet)"));
+    }
     let output = Output::parse(output).map_err(|e| ui.error(e))?;
     let tag = match (output.tag(), tag) {
         (Some(in_output), Some(flag)) => {

@@ -27,10 +27,20 @@ impl Engine {
     /// named stand-in base images (`all`, or `name:tag,…`); with `tcp`, it
     /// also listens on 127.0.0.1:PORT and DOCKER_HOST names that.
     pub fn start(images: &str, tcp: Option<u16>) -> Engine {
+        Engine::start_with(&["--images", images], tcp)
+    }
+
+    /// An empty engine whose images live in containerd: the setup under
+    /// which BuildKit exports a build cache.
+    pub fn start_containerd_store() -> Engine {
+        Engine::start_with(&["--containerd-store"], None)
+    }
+
+    fn start_with(args: &[&str], tcp: Option<u16>) -> Engine {
         run_script(Command::new("bash").arg(script("install.sh")), "installing the engine");
         let state = tempfile::Builder::new().prefix("bs-engine-").tempdir_in("/tmp").expect("state dir");
         let mut cmd = Command::new("bash");
-        cmd.arg(script("start.sh")).arg(state.path()).arg("--images").arg(images);
+        cmd.arg(script("start.sh")).arg(state.path()).args(args);
         if let Some(port) = tcp {
             cmd.arg("--tcp").arg(port.to_string());
         }
