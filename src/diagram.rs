@@ -2,7 +2,7 @@
 //! graph as Graphviz DOT, Mermaid or JSON. Pure: graph in, text out.
 //!
 //! What it shows: each emitted stage with its role (a test says whether
-//! it gates), the images stages start from or copy out of, the edges that
+//! it gates), the images stages start from, copy out of or bind, the edges that
 //! make one stage wait for another (`from`, `copy`, `bind`, `gate`), and
 //! the waves: stages in one wave wait for nothing in it or later, so
 //! BuildKit may run them at once.
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::graph::{Base, EdgeKind, Graph, StageId};
-use crate::spec::{Role, StepKind};
+use crate::spec::Role;
 
 /// The version of the JSON document's shape (docs/schemas/graph.schema.json).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -24,7 +24,7 @@ pub struct Diagram {
     pub target: String,
     /// In build order.
     pub stages: Vec<StageNode>,
-    /// Images that stages start from or copy out of, sorted.
+    /// Images that stages start from, copy out of or bind, sorted.
     pub images: Vec<String>,
     /// Grouped by the waiting stage, in build order; then by kind and source.
     pub edges: Vec<Edge>,
@@ -80,17 +80,9 @@ pub fn diagram(graph: &Graph) -> Diagram {
         for dep in stage.deps.iter().filter(|d| emitted.contains(&d.on)) {
             edges.insert(Edge { from: name(dep.on), to: name(id), kind: kind_name(dep.kind), image: false });
         }
-        if let Base::Image(image) = &stage.base {
-            images.insert(image.clone());
-            edges.insert(Edge { from: image.clone(), to: name(id), kind: "from", image: true });
-        }
-        for step in &stage.steps {
-            if let StepKind::Copy(copy) = &step.kind
-                && let Some(from) = copy.from.as_ref().filter(|f| graph.find(&f.value).is_none())
-            {
-                images.insert(from.value.clone());
-                edges.insert(Edge { from: from.value.clone(), to: name(id), kind: "copy", image: true });
-            }
+        for (kind, image, _) in graph.image_refs(stage) {
+            images.insert(image.to_owned());
+            edges.insert(Edge { from: image.to_owned(), to: name(id), kind: kind_name(kind), image: true });
         }
     }
     let mut waves: Vec<Vec<String>> = vec![Vec::new(); wave.values().max().map_or(0, |w| w + 1)];

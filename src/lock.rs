@@ -17,6 +17,7 @@ use crate::diag::{Code, Diagnostic};
 use crate::graph::{Base, Graph};
 use crate::source::Span;
 use crate::spec::StepKind;
+use crate::template::kdl_string;
 
 /// Image reference as the spec writes it → `sha256:` digest, sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,28 +49,10 @@ fn lockable(image: &str) -> bool {
 /// `bind from=` an image) that can be locked, each with its first span.
 pub fn images(graph: &Graph) -> BTreeMap<String, Span> {
     let mut found: BTreeMap<String, Span> = BTreeMap::new();
-    let mut note = |image: &str, span: Span| {
-        if lockable(image) {
-            found.entry(image.to_owned()).or_insert(span);
-        }
-    };
     for stage in &graph.stages {
-        if let Base::Image(image) = &stage.base {
-            note(image, stage.from.span);
-        }
-        for step in &stage.steps {
-            match &step.kind {
-                StepKind::Copy(copy) => {
-                    if let Some(from) = copy.from.as_ref().filter(|f| graph.find(&f.value).is_none()) {
-                        note(&from.value, from.span);
-                    }
-                }
-                StepKind::Run(run) => {
-                    for from in run.binds.iter().filter_map(|b| b.from.as_ref()).filter(|f| graph.find(&f.value).is_none()) {
-                        note(&from.value, from.span);
-                    }
-                }
-                _ => {}
+        for (_, image, span) in graph.image_refs(stage) {
+            if lockable(image) {
+                found.entry(image.to_owned()).or_insert(span);
             }
         }
     }
@@ -133,13 +116,9 @@ pub fn pin(mut graph: Graph, lock: &Lock) -> Result<Graph, Vec<Diagnostic>> {
 pub fn render(lock: &Lock, spec_name: &str) -> String {
     let mut out = format!("// Written by `buildspec lock` for {spec_name}. Do not edit: run it again.\nlock 1\n");
     for (image, digest) in &lock.images {
-        out.push_str(&format!("image {} digest={}\n", quote(image), quote(digest)));
+        out.push_str(&format!("image {} digest={}\n", kdl_string(image), kdl_string(digest)));
     }
     out
-}
-
-fn quote(s: &str) -> String {
-    format!("\"{}\"", crate::template::kdl_escape(s))
 }
 
 /// Reads a lock file written by [`render`].

@@ -6,13 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{buildspec, root, stderr, stdout};
-
-fn example_dirs() -> Vec<std::path::PathBuf> {
-    let mut dirs: Vec<_> = std::fs::read_dir(root().join("specs")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("buildspec.kdl").is_file()).collect();
-    dirs.sort();
-    dirs
-}
+use support::{buildspec, example_dirs, root, schema, schema_errors, stderr, stdout};
 
 fn graph(dir: &std::path::Path, format: &str) -> String {
     let out = buildspec(&["graph", "--format", format], dir);
@@ -32,11 +26,10 @@ fn every_example_graph_matches_its_snapshots() {
 
 #[test]
 fn json_follows_its_schema() {
-    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root().join("docs/schemas/graph.schema.json")).unwrap()).unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let validator = schema("graph");
     for dir in example_dirs() {
         let doc: serde_json::Value = serde_json::from_str(&graph(&dir, "json")).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+        let errors = schema_errors(&validator, &doc);
         assert!(errors.is_empty(), "{}: {errors:?}", dir.display());
         // Every edge joins things the document names, and waves hold each stage once.
         let stages: Vec<&str> = doc["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();

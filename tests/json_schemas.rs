@@ -4,25 +4,18 @@
 
 mod support;
 
-use support::{buildspec, root, stderr, stdout};
-
-pub fn validator(name: &str) -> jsonschema::Validator {
-    let text = std::fs::read_to_string(root().join("docs/schemas").join(format!("{name}.schema.json"))).unwrap();
-    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("the schema compiles")
-}
+use support::{buildspec, example_dirs, schema, schema_errors, stderr, stdout};
 
 fn check(validator: &jsonschema::Validator, doc: &serde_json::Value, what: &str) {
-    let errors: Vec<String> = validator.iter_errors(doc).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    let errors = schema_errors(validator, doc);
     assert!(errors.is_empty(), "{what}: {errors:?}\n{doc:#}");
 }
 
 #[test]
 fn explain_plan_and_lint_follow_their_schemas() {
-    let (explain, plan, lint) = (validator("explain"), validator("plan"), validator("lint"));
-    let mut dirs: Vec<_> = std::fs::read_dir(root().join("specs")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("buildspec.kdl").is_file()).collect();
-    dirs.sort();
+    let (explain, plan, lint) = (schema("explain"), schema("plan"), schema("lint"));
     let mut findings = 0;
-    for dir in &dirs {
+    for dir in &example_dirs() {
         let json = |args: &[&str]| -> serde_json::Value {
             let out = buildspec(args, dir);
             // lint exits 1 when it finds errors; its document is still whole.

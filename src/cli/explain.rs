@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{read_spec, spec_path, Failed, Format, Ui};
+use crate::cli::{compile_for_report, Failed, Format, Ui};
 use crate::graph::{Base, EdgeKind};
 
 #[derive(Debug, clap::Args)]
@@ -18,11 +18,7 @@ pub struct ExplainArgs {
 }
 
 pub fn run(args: &ExplainArgs, ui: &Ui) -> Result<(), Failed> {
-    let path = spec_path(args.spec.as_deref());
-    let parsed = read_spec(&path, ui)?;
-    let opts = crate::CompileOpts { target: args.target.clone(), ..crate::workspace::context_opts(&path, &parsed) };
-    let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
-    ui.diagnostics(&compiled.sources, &compiled.warnings);
+    let compiled = compile_for_report(args.spec.as_deref(), args.target.clone(), ui)?;
     let graph = &compiled.graph;
     let at = |span: crate::source::Span| compiled.sources.locate(span.offset);
     let line = |span: crate::source::Span| at(span).line;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{read_spec, spec_path, Failed, Ui};
+use crate::cli::{compile_for_report, Failed, Ui};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum GraphFormat {
@@ -24,11 +24,7 @@ pub struct GraphArgs {
 }
 
 pub fn run(args: &GraphArgs, ui: &Ui) -> Result<(), Failed> {
-    let path = spec_path(args.spec.as_deref());
-    let parsed = read_spec(&path, ui)?;
-    let opts = crate::CompileOpts { target: args.target.clone(), ..crate::workspace::context_opts(&path, &parsed) };
-    let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
-    ui.diagnostics(&compiled.sources, &compiled.warnings);
+    let compiled = compile_for_report(args.spec.as_deref(), args.target.clone(), ui)?;
     let diagram = crate::diagram::diagram(&compiled.graph);
     print!(
         "{}",

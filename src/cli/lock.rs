@@ -23,11 +23,13 @@ pub fn read_if(locked: bool, spec: &Path, ui: &Ui) -> Result<Option<Arc<Lock>>, 
     if !locked {
         return Ok(None);
     }
-    let path = lock::lock_path(spec);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| ui.error(format!("--locked: reading {}: {e}; run `buildspec lock` to write it", path.display())))?;
-    let lock = lock::parse(&text).map_err(|e| ui.error(format!("{}: {e}; run `buildspec lock` to write it again", path.display())))?;
-    Ok(Some(Arc::new(lock)))
+    read(&lock::lock_path(spec), ui).map(|lock| Some(Arc::new(lock)))
+}
+
+/// The lock file at `path`, or a one-line error that says how to make it.
+fn read(path: &Path, ui: &Ui) -> Result<Lock, Failed> {
+    let text = std::fs::read_to_string(path).map_err(|e| ui.error(format!("reading {}: {e}; run `buildspec lock` to write it", path.display())))?;
+    lock::parse(&text).map_err(|e| ui.error(format!("{}: {e}; run `buildspec lock` to write it again", path.display())))
 }
 
 pub fn run(args: &LockArgs, ui: &Ui) -> Result<(), Failed> {
@@ -35,6 +37,9 @@ pub fn run(args: &LockArgs, ui: &Ui) -> Result<(), Failed> {
     let parsed = read_spec(&path, ui)?;
     let opts = crate::CompileOpts { optimize: false, ..crate::workspace::context_opts(&path, &parsed) };
     let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
+    let lock_path = lock::lock_path(&path);
+    // --check reads the lock before asking any registry.
+    let locked = if args.check { Some(read(&lock_path, ui)?) } else { None };
     let mut resolved = Lock::default();
     let mut failed = Vec::new();
     for image in lock::images(&compiled.graph).into_keys() {
@@ -49,10 +54,7 @@ pub fn run(args: &LockArgs, ui: &Ui) -> Result<(), Failed> {
     if !failed.is_empty() {
         return Err(ui.error(format!("could not resolve {}:\n  {}", if failed.len() == 1 { "an image" } else { "images" }, failed.join("\n  "))));
     }
-    let lock_path = lock::lock_path(&path);
-    if args.check {
-        let text = std::fs::read_to_string(&lock_path).map_err(|e| ui.error(format!("reading {}: {e}; run `buildspec lock` to write it", lock_path.display())))?;
-        let locked = lock::parse(&text).map_err(|e| ui.error(format!("{}: {e}", lock_path.display())))?;
+    if let Some(locked) = locked {
         let mut problems = Vec::new();
         for (image, digest) in &resolved.images {
             match locked.images.get(image) {

@@ -54,7 +54,7 @@ pub enum Command {
     /// Compile a spec to a multi-stage Dockerfile and .dockerignore.
     Compile(compile::CompileArgs),
     /// Build a spec's image with BuildKit through the docker engine.
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// Show the stage graph and every rewrite the optimizer made, and why.
     Explain(explain::ExplainArgs),
     /// Show which steps a change of context paths would re-execute.
@@ -161,6 +161,18 @@ pub fn spec_path(arg: Option<&Path>) -> PathBuf {
 /// diagnostic at its `include`, reported when the spec is compiled).
 pub fn read_spec(path: &Path, ui: &Ui) -> Result<crate::syntax::ParsedSpec, Failed> {
     crate::workspace::read_spec(path).map_err(|err| ui.error(err))
+}
+
+/// Compiles the spec at `spec` (default ./buildspec.kdl) for a report on
+/// the build of `target` (default: the default target), showing its
+/// warnings: what `explain` and `graph` start from.
+pub fn compile_for_report(spec: Option<&Path>, target: Option<String>, ui: &Ui) -> Result<crate::Compiled, Failed> {
+    let path = spec_path(spec);
+    let parsed = read_spec(&path, ui)?;
+    let opts = crate::CompileOpts { target, ..crate::workspace::context_opts(&path, &parsed) };
+    let compiled = crate::compile_parsed(&parsed, &opts).map_err(|f| ui.failure(&f))?;
+    ui.diagnostics(&compiled.sources, &compiled.warnings);
+    Ok(compiled)
 }
 
 /// Validates a `--syntax` value as an image reference.

@@ -11,7 +11,7 @@ pub use build::build;
 pub use walk::{reachable, topological_order};
 
 use crate::source::{Span, Spanned};
-use crate::spec::{ArgDecl, Context, Role, Step};
+use crate::spec::{ArgDecl, Context, Role, Step, StepKind};
 
 /// Index of a stage in [`Graph::stages`]; stable for the graph's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -103,6 +103,27 @@ impl Graph {
 
     pub fn find(&self, name: &str) -> Option<StageId> {
         self.stages.iter().find(|s| s.name.value == name).map(|s| s.id)
+    }
+
+    /// The images `stage` names, in the order it names them: its base (at
+    /// its `from=`), then each `copy from=` and `bind from=` that names no
+    /// stage. Each with the kind of edge it would be and where it is written.
+    pub fn image_refs<'g>(&'g self, stage: &'g Stage) -> Vec<(EdgeKind, &'g str, Span)> {
+        let mut refs = Vec::new();
+        if let Base::Image(image) = &stage.base {
+            refs.push((EdgeKind::From, image.as_str(), stage.from.span));
+        }
+        let image = |from: &'g Spanned<String>| self.find(&from.value).is_none().then_some((from.value.as_str(), from.span));
+        for step in &stage.steps {
+            match &step.kind {
+                StepKind::Copy(copy) => refs.extend(copy.from.as_ref().and_then(image).map(|(i, s)| (EdgeKind::CopyFrom, i, s))),
+                StepKind::Run(run) => {
+                    refs.extend(run.binds.iter().filter_map(|b| b.from.as_ref()).filter_map(image).map(|(i, s)| (EdgeKind::BindFrom, i, s)))
+                }
+                _ => {}
+            }
+        }
+        refs
     }
 
     /// The stage and the stages it is built on (`from=` a stage), nearest

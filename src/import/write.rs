@@ -12,7 +12,7 @@ use super::generated::{self, Generated};
 use super::packages;
 use crate::spec::{PackageManager, Role};
 use crate::emit::quote::is_continued_command;
-use crate::template::{kdl_escape, shell_quote};
+use crate::template::{kdl_escape, kdl_string as q, shell_quote};
 
 /// What `import` decided about one stage, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,10 +51,6 @@ struct Stage<'a> {
     name: String,
     from: Instruction,
     body: Vec<&'a Instruction>,
-}
-
-fn q(s: &str) -> String {
-    format!("\"{}\"", kdl_escape(s))
 }
 
 /// A KDL string for `s`: a raw multi-line string when it spans lines and

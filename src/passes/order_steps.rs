@@ -220,8 +220,10 @@ fn order_stage(
             _ => None,
         })
         .collect();
-    let split_by_arg =
-        |a: usize, b: usize| args.iter().any(|&(p, name)| a < p && p < b && uses_arg(&steps[a], name) && uses_arg(&steps[b], name));
+    // uses[k][i]: whether step i uses the k-th arg, asked once (the
+    // scheduler asks about pairs of steps many times over).
+    let uses: Vec<Vec<bool>> = args.iter().map(|&(_, name)| steps.iter().map(|s| uses_arg(s, name)).collect()).collect();
+    let split_by_arg = |a: usize, b: usize| args.iter().zip(&uses).any(|(&(p, _), uses)| a < p && p < b && uses[a] && uses[b]);
     let mut order: Vec<usize> = Vec::new();
     let mut segment: Vec<usize> = Vec::new();
     let flush = |segment: &mut Vec<usize>, order: &mut Vec<usize>| {
@@ -245,10 +247,9 @@ fn order_stage(
     // 3. Each arg goes just before the first later step that uses it, and
     // after every earlier one; the last arg first, so args that land at one
     // place keep their written order (and a second run moves nothing).
-    for &(p, name) in args.iter().rev() {
-        let before_p = |&j: &usize| j < p && uses_arg(&steps[j], name);
-        let not_before = order.iter().rposition(before_p).map_or(0, |k| k + 1);
-        let mut at = order.iter().position(|&j| j > p && uses_arg(&steps[j], name)).unwrap_or(order.len());
+    for (&(p, name), uses) in args.iter().zip(&uses).rev() {
+        let not_before = order.iter().rposition(|&j| j < p && uses[j]).map_or(0, |k| k + 1);
+        let mut at = order.iter().position(|&j| j > p && uses[j]).unwrap_or(order.len());
         while at > not_before && matches!(steps[order[at - 1]].kind, StepKind::Arg(_)) {
             at -= 1;
         }

@@ -172,6 +172,11 @@ pub fn kdl_escape(s: &str) -> String {
     out
 }
 
+/// `s` as a quoted KDL string.
+pub fn kdl_string(s: &str) -> String {
+    format!("\"{}\"", kdl_escape(s))
+}
+
 /// A word for a POSIX shell: as it is when it has only safe characters,
 /// else in single quotes.
 pub fn shell_quote(s: &str) -> String {

@@ -15,6 +15,25 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The example specs' directories (`specs/*/` holding a buildspec.kdl), sorted.
+pub fn example_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(root().join("specs")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("buildspec.kdl").is_file()).collect();
+    dirs.sort();
+    dirs
+}
+
+/// The JSON Schema docs/schemas/NAME.schema.json, compiled.
+pub fn schema(name: &str) -> jsonschema::Validator {
+    let text = std::fs::read_to_string(root().join("docs/schemas").join(format!("{name}.schema.json"))).unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("the schema compiles")
+}
+
+/// Each way `doc` breaks `schema`, with where.
+pub fn schema_errors(schema: &jsonschema::Validator, doc: &serde_json::Value) -> Vec<String> {
+    schema.iter_errors(doc).map(|e| format!("{e} at {}", e.instance_path)).collect()
+}
+
 /// Runs `buildspec ARGS…` in `cwd` with no stdin and colors off.
 pub fn buildspec(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_buildspec"))
