@@ -12,6 +12,7 @@ pub mod image;
 pub mod layer;
 pub mod layout;
 pub mod registry;
+pub mod registry_cache;
 pub mod source;
 pub mod stat_cache;
 pub mod store;

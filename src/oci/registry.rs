@@ -119,39 +119,39 @@ pub struct PushStats {
     pub existing: usize,
 }
 
-enum Body<'a> {
+pub(super) enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
     File(PathBuf),
 }
 
 /// One registry session: the HTTP agent and the auth header won so far.
-struct Session<'r> {
+pub(super) struct Session {
     agent: ureq::Agent,
-    reference: &'r Reference,
+    pub(super) reference: Reference,
     base: String,
     /// Scopes asked for when a bearer token is needed.
     scopes: Vec<String>,
     authorization: Option<String>,
 }
 
-impl<'r> Session<'r> {
-    fn new(reference: &'r Reference, scopes: Vec<String>) -> Session<'r> {
+impl Session {
+    pub(super) fn new(reference: &Reference, scopes: Vec<String>) -> Session {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(std::time::Duration::from_secs(15))
             .timeout_read(std::time::Duration::from_secs(300))
             .user_agent(concat!("buildspec/", env!("CARGO_PKG_VERSION")))
             .build();
-        Session { agent, base: reference.base_url(), reference, scopes, authorization: None }
+        Session { agent, base: reference.base_url(), reference: reference.clone(), scopes, authorization: None }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}/v2/{}/{path}", self.base, self.reference.repository)
     }
 
     /// Sends a request, answering one auth challenge if the registry
     /// makes it. Statuses in `ok` are returned; others are errors.
-    fn send(&mut self, method: &str, url: &str, headers: &[(&str, &str)], body: &Body<'_>, ok: &[u16], what: &str) -> Result<ureq::Response, Error> {
+    pub(super) fn send(&mut self, method: &str, url: &str, headers: &[(&str, &str)], body: &Body<'_>, ok: &[u16], what: &str) -> Result<ureq::Response, Error> {
         let mut challenged = false;
         loop {
             let mut req = self.agent.request(method, url);
@@ -292,7 +292,7 @@ fn credentials(registry: &str) -> Option<String> {
     None
 }
 
-fn read_document(response: ureq::Response, registry: &str, what: &str) -> Result<Vec<u8>, Error> {
+pub(super) fn read_document(response: ureq::Response, registry: &str, what: &str) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
     response
         .into_reader()
@@ -345,7 +345,7 @@ pub fn pull(reference: &Reference, store: &Store, arch: &str) -> Result<Image, E
     let protocol = |message: String| Error::Protocol { registry: registry.clone(), message };
     let mut session = Session::new(reference, vec![format!("repository:{}:pull", reference.repository)]);
     let accept = [MEDIA_MANIFEST, MEDIA_INDEX, MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_LIST].join(", ");
-    let fetch_manifest = |session: &mut Session<'_>, r: &str| -> Result<(Vec<u8>, String), Error> {
+    let fetch_manifest = |session: &mut Session, r: &str| -> Result<(Vec<u8>, String), Error> {
         let what = format!("manifest {}", reference.repository);
         let response = session.send("GET", &session.url(&format!("manifests/{r}")), &[("Accept", &accept)], &Body::Empty, &[200], &what)?;
         let media = response.content_type().to_owned();
@@ -392,7 +392,7 @@ pub fn pull(reference: &Reference, store: &Store, arch: &str) -> Result<Image, E
 }
 
 /// Fetches a blob into the store unless it is there; returns its size.
-fn fetch_blob(session: &mut Session<'_>, store: &Store, digest: &Digest) -> Result<u64, Error> {
+pub(super) fn fetch_blob(session: &mut Session, store: &Store, digest: &Digest) -> Result<u64, Error> {
     let registry = session.reference.registry.clone();
     let io = |error| Error::Io { what: format!("storing blob {digest}"), error };
     if !store.has(digest) {
@@ -410,26 +410,47 @@ fn fetch_blob(session: &mut Session<'_>, store: &Store, digest: &Digest) -> Resu
 /// Pushes a built image: blobs (checked, mounted or uploaded), then the
 /// manifest under the reference's tag.
 pub fn push(reference: &Reference, store: &Store, built: &Built) -> Result<PushStats, Error> {
-    let mut scopes = vec![format!("repository:{}:pull,push", reference.repository)];
     let mut blobs: Vec<Digest> = built.layers.iter().map(|l| l.digest.clone()).collect();
     blobs.push(built.config_digest.clone());
-    let origins: Vec<Option<String>> = blobs
-        .iter()
-        .map(|d| store.origins(d).into_iter().find_map(|(reg, repo)| (reg == reference.registry && repo != reference.repository).then_some(repo)))
-        .collect();
-    for repo in origins.iter().flatten() {
-        let scope = format!("repository:{repo}:pull");
-        if !scopes.contains(&scope) {
-            scopes.push(scope);
+    let mut session = Session::new(reference, push_scopes(reference, store, &blobs));
+    let stats = push_blobs(&mut session, store, &blobs)?;
+    let manifest = store.read(&built.manifest_digest).map_err(|error| Error::Io { what: "reading the manifest".into(), error })?;
+    put_manifest(&mut session, &reference.reference, &manifest)?;
+    Ok(stats)
+}
+
+/// The scopes a push of `blobs` asks a token for: push to the reference's
+/// repository, and pull from the ones of the same registry they can be
+/// mounted from.
+pub(super) fn push_scopes(reference: &Reference, store: &Store, blobs: &[Digest]) -> Vec<String> {
+    let mut scopes = vec![format!("repository:{}:pull,push", reference.repository)];
+    for digest in blobs {
+        if let Some(repo) = mount_source(reference, store, digest) {
+            let scope = format!("repository:{repo}:pull");
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
         }
     }
-    let mut session = Session::new(reference, scopes);
+    scopes
+}
+
+/// Another repository of the reference's registry that holds `digest`.
+fn mount_source(reference: &Reference, store: &Store, digest: &Digest) -> Option<String> {
+    store.origins(digest).into_iter().find_map(|(reg, repo)| (reg == reference.registry && repo != reference.repository).then_some(repo))
+}
+
+/// Puts blobs in the session's repository unless they are there: each
+/// asked for with `HEAD`, then mounted from another repository when one
+/// is known to hold it, uploaded in one `PUT` otherwise.
+pub(super) fn push_blobs(session: &mut Session, store: &Store, blobs: &[Digest]) -> Result<PushStats, Error> {
+    let reference = session.reference.clone();
     let mut stats = PushStats::default();
     let note = |digest: &Digest| {
         // Pushed here: a later push to another repository can mount it.
         store.note_origin(digest, &reference.registry, &reference.repository).map_err(|error| Error::Io { what: format!("noting where {digest} is"), error })
     };
-    for (digest, origin) in blobs.iter().zip(origins) {
+    for digest in blobs {
         let what = format!("blob {digest}");
         let head = session.send("HEAD", &session.url(&format!("blobs/{digest}")), &[], &Body::Empty, &[200, 404], &what)?;
         if head.status() == 200 {
@@ -437,7 +458,7 @@ pub fn push(reference: &Reference, store: &Store, built: &Built) -> Result<PushS
             note(digest)?;
             continue;
         }
-        let start = match &origin {
+        let start = match mount_source(&reference, store, digest) {
             Some(from) => format!("blobs/uploads/?mount={digest}&from={from}"),
             None => "blobs/uploads/".to_owned(),
         };
@@ -455,10 +476,14 @@ pub fn push(reference: &Reference, store: &Store, built: &Built) -> Result<PushS
         stats.uploaded += 1;
         note(digest)?;
     }
-    let manifest = store.read(&built.manifest_digest).map_err(|error| Error::Io { what: "reading the manifest".into(), error })?;
-    let what = format!("manifest {reference}");
-    session.send("PUT", &session.url(&format!("manifests/{}", reference.reference)), &[("Content-Type", MEDIA_MANIFEST)], &Body::Bytes(&manifest), &[201, 204], &what)?;
     Ok(stats)
+}
+
+/// Puts an OCI manifest under `tag` (its blobs must be there already).
+pub(super) fn put_manifest(session: &mut Session, tag: &str, manifest: &[u8]) -> Result<(), Error> {
+    let what = format!("manifest {}/{}:{tag}", session.reference.registry, session.reference.repository);
+    session.send("PUT", &session.url(&format!("manifests/{tag}")), &[("Content-Type", MEDIA_MANIFEST)], &Body::Bytes(manifest), &[201, 204], &what)?;
+    Ok(())
 }
 
 /// base64 of `user:password`, for tests and callers building auth files.
