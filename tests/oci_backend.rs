@@ -356,3 +356,96 @@ fn lock_pins_images_and_check_sees_a_moved_tag() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(run(&["compile", "--locked"], &app).stdout.windows(second.len()).any(|w| w == second.as_bytes()));
 }
+
+/// The RUN markers (`ran-…`) of the steps a build's progress shows
+/// executing (not answered from a cache).
+fn ran_markers(log: &str) -> std::collections::BTreeSet<String> {
+    log.lines()
+        .filter(|l| l.starts_with('[') && !l.contains("] CACHED ") && l.contains("] RUN "))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("ran-")).map(str::to_owned))
+        .collect()
+}
+
+/// Two CI runners, one registry cache, `--backend oci`: runner A exports
+/// its steps; runner B, with an empty cache directory, builds after a
+/// one-line edit and runs only the RUNs `plan --changed` names, to the
+/// image a cold build makes. A corrupted blob in the cache is detected
+/// and its step runs; a registry that is down is a warning.
+#[test]
+fn a_registry_cache_is_shared_by_two_runners() {
+    let mut registry = support::registry::Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = busybox_base(tmp.path(), &tmp.path().join("base-cache"));
+    let ctx = tmp.path().join("app");
+    std::fs::create_dir_all(ctx.join("src")).unwrap();
+    std::fs::write(ctx.join("src/main.txt"), "version 1\n").unwrap();
+    std::fs::write(
+        ctx.join("buildspec.kdl"),
+        "buildspec 1\nruntime \"app\" from=\"busybox:test\" {\n    workdir \"/app\"\n    run \"echo ran-deps && echo fetched dependencies > /deps.txt\"\n    copy \"src\" to=\"/app/src\"\n    run \"echo ran-out && cat /deps.txt /app/src/main.txt > /app/out.txt\"\n}\n",
+    )
+    .unwrap();
+    let cache = format!("registry:{}/cache/app", registry.host);
+    let schema = support::schema("build-oci");
+    let auth_file = registry.auth_file.clone();
+    let build = |runner: &str, flags: &[&str]| -> (serde_json::Value, String) {
+        let layout = tmp.path().join(format!("{runner}-layout"));
+        let out = build_command(&ctx, &tmp.path().join(format!("{runner}-cache")), &base, &format!("oci:{}:app", layout.display()))
+            .args(flags)
+            .env("REGISTRY_AUTH_FILE", &auth_file)
+            .output()
+            .unwrap();
+        let log = stderr(&out);
+        assert!(out.status.success(), "runner {runner}: {log}");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let errors = support::schema_errors(&schema, &summary);
+        assert!(errors.is_empty(), "runner {runner}: the summary breaks build-oci.schema.json: {errors:?}");
+        (summary, log)
+    };
+    let (a, log) = build("a", &["--cache-to", &cache]);
+    assert_eq!(ran_markers(&log).len(), 2, "runner A runs both RUNs:\n{log}");
+    let entries = a["cache_exported"].as_u64().unwrap();
+    assert!(entries >= 3, "runner A exports its RUN and COPY steps, exported {entries}");
+    assert_eq!(registry.tagged_manifests("cache/app").len() as u64, entries);
+
+    std::fs::write(ctx.join("src/main.txt"), "version 2\n").unwrap();
+    let (b, log) = build("b", &["--cache-from", &cache]);
+    let plan = buildspec(&["plan", "--format", "json", "--changed", "src/main.txt"], &ctx);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let planned: std::collections::BTreeSet<String> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["rebuild"] == true && s["instruction"].as_str().unwrap().starts_with("RUN"))
+        .filter_map(|s| s["instruction"].as_str().unwrap().split_whitespace().find(|w| w.starts_with("ran-")).map(str::to_owned))
+        .collect();
+    assert_eq!(ran_markers(&log), planned, "runner B runs what plan --changed names:\n{log}");
+    assert_eq!(planned.len(), 1);
+    assert!(b["cache_hits_remote"].as_u64().unwrap() >= 1, "{b}");
+    // Runner C, without --cache-from, runs every RUN, to the same image.
+    let (c, log) = build("c", &[]);
+    assert_eq!(ran_markers(&log).len(), 2, "a cold runner runs both RUNs:\n{log}");
+    assert_eq!(b["manifest"], c["manifest"], "the image from the registry cache differs from a cold build's");
+
+    // Corrupt every cached layer blob (same length, other bytes): each is
+    // detected, warned about, and its step runs.
+    for manifest in registry.tagged_manifests("cache/app") {
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(registry.blob_path(&manifest)).unwrap()).unwrap();
+        let blob = registry.blob_path(doc["layers"][0]["digest"].as_str().unwrap());
+        let flipped: Vec<u8> = std::fs::read(&blob).unwrap().iter().map(|b| !b).collect();
+        std::fs::write(&blob, flipped).unwrap();
+    }
+    let (d, log) = build("d", &["--cache-from", &cache]);
+    assert_eq!(ran_markers(&log).len(), 2, "corrupt entries are not used:\n{log}");
+    assert!(log.contains("warning: --cache-from") && log.contains("the step runs"), "{log}");
+    assert_eq!(d["cache_hits_remote"], 0);
+    assert_eq!(d["manifest"], c["manifest"]);
+    check_cache(&tmp.path().join("d-cache"));
+
+    // A registry that is down: a warning, and the build goes on.
+    registry.stop();
+    let (e, log) = build("e", &["--cache-from", &cache]);
+    assert!(log.contains("is not used for the rest of this build"), "{log}");
+    assert_eq!(log.matches("warning:").count(), 1, "one warning, not one per step:\n{log}");
+    assert_eq!(e["manifest"], c["manifest"]);
+}

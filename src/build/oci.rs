@@ -88,6 +88,11 @@ pub struct OciRequest<'a> {
     /// No step list on stderr.
     pub quiet: bool,
     pub compression: Compression,
+    /// Registry caches consulted, in order, for a step the local cache
+    /// lacks (`--cache-from registry:HOST/REPO`).
+    pub cache_from: Vec<crate::oci::registry::Reference>,
+    /// Registry caches every step the build used is written to.
+    pub cache_to: Vec<crate::oci::registry::Reference>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +107,8 @@ pub enum Error {
     Source(#[from] source::Error),
     #[error("pushing {reference}: {error}")]
     Push { reference: String, error: crate::oci::registry::Error },
+    #[error("the image is written, but exporting the cache to {cache} failed: {error}")]
+    CacheExport { cache: String, error: crate::oci::registry::Error },
     #[error("{doing}: {error}")]
     Io { doing: String, error: io::Error },
 }
@@ -146,6 +153,14 @@ struct Builder<'a> {
     /// The rules the emitted .dockerignore gives BuildKit, applied to
     /// every copy from the context.
     ignore: crate::passes::facts::ContextIgnore,
+    /// The `--cache-from` caches still answering (one that fails to
+    /// answer is warned about once and asked no more).
+    remotes: Vec<crate::oci::registry_cache::RegistryCache>,
+    /// Every step the build used, by key, in build order: what
+    /// `--cache-to` exports.
+    used: indexmap::IndexMap<Digest, LayerRef>,
+    /// Steps answered by a `--cache-from` cache.
+    remote_hits: usize,
 }
 
 /// What a build produced.
@@ -159,6 +174,11 @@ pub struct OciOutput {
     pub hashed_files: usize,
     /// What a registry output did with the blobs.
     pub pushed: Option<crate::oci::registry::PushStats>,
+    /// Steps taken from a `--cache-from` registry cache.
+    pub cache_hits_remote: usize,
+    /// Cache entries written to the `--cache-to` caches (those they had
+    /// already are not written again).
+    pub cache_exported: usize,
 }
 
 pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
@@ -171,7 +191,8 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
     let scratch = crate::build::scratch::Scratch::create(&req.cache_dir.join("scratch")).map_err(io_ctx("making a scratch directory"))?;
     let stat = crate::oci::stat_cache::StatCache::load(&req.cache_dir.join("stat"), &req.context_dir);
     let ignore = crate::passes::facts::ContextIgnore::new(req.graph);
-    let mut b = Builder { req, store, empty, scratch, stat, ignore };
+    let remotes = req.cache_from.iter().map(|r| crate::oci::registry_cache::RegistryCache::open(r, false)).collect();
+    let mut b = Builder { req, store, empty, scratch, stat, ignore, remotes, used: indexmap::IndexMap::new(), remote_hits: 0 };
     let mut states: HashMap<StageId, State> = HashMap::new();
     let mut executed_runs = 0;
     for id in &req.graph.order {
@@ -186,6 +207,13 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
     config.history.clear();
     let built = layout::finish(&b.store, config, target.layers.clone()).map_err(io_ctx("writing the image config"))?;
     let pushed = write_output(&b.store, &built, &req.output, &req.tag)?;
+    let entries: Vec<(Digest, LayerRef)> = b.used.into_iter().collect();
+    let mut cache_exported = 0;
+    for reference in &req.cache_to {
+        let mut cache = crate::oci::registry_cache::RegistryCache::open(reference, true);
+        let (written, _) = cache.publish(&b.store, &entries).map_err(|error| Error::CacheExport { cache: cache.name.clone(), error })?;
+        cache_exported += written;
+    }
     Ok(OciOutput {
         manifest_digest: built.manifest_digest.clone(),
         config_digest: built.config_digest.clone(),
@@ -193,6 +221,8 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
         executed_runs,
         hashed_files: b.stat.hashed,
         pushed,
+        cache_hits_remote: b.remote_hits,
+        cache_exported,
     })
 }
 
@@ -509,25 +539,98 @@ impl Builder<'_> {
         Ok(Digest::of(text.as_bytes()))
     }
 
-    /// Takes a step's layer from the cache when its record and layer are there.
+    /// Takes a step's layer from the cache when its record and layer are
+    /// there, else from the first `--cache-from` cache that has it.
     fn reuse(&mut self, key: &Digest, state: &mut State, what: &str) -> bool {
         let record = self.req.cache_dir.join("steps").join(key.hex());
-        let Some(layer) = fs::read(&record).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| LayerRef::from_json(&v)) else {
+        let local = fs::read(&record).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| LayerRef::from_json(&v));
+        if let Some(layer) = local {
+            let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
+            if dir.exists() && self.store.has(&layer.digest) {
+                self.used.insert(key.clone(), layer.clone());
+                self.push_layer(state, what, layer, dir);
+                return true;
+            }
+        }
+        let Some((layer, dir)) = self.reuse_remote(key, what) else {
             return false;
         };
-        let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
-        if !dir.exists() || !self.store.has(&layer.digest) {
-            return false;
-        }
+        self.remote_hits += 1;
+        // Recorded locally too, so the next build here needs no registry
+        // (if the record cannot be written, it fetches again).
+        let _ = self.record_step(key, &layer);
         self.push_layer(state, what, layer, dir);
         true
     }
 
+    /// A step's layer from the `--cache-from` caches, fetched, checked
+    /// (blob digest and size by the fetch, the uncompressed digest here)
+    /// and unpacked. A cache that cannot be reached is warned about and
+    /// dropped; an entry that does not check out is warned about and the
+    /// step runs.
+    fn reuse_remote(&mut self, key: &Digest, what: &str) -> Option<(LayerRef, PathBuf)> {
+        use crate::oci::registry::Error as RegistryError;
+        let mut i = 0;
+        while i < self.remotes.len() {
+            let step = what.lines().next().unwrap_or("");
+            match self.remotes[i].fetch(key, &self.store) {
+                Ok(None) => i += 1,
+                Ok(Some(layer)) => match self.check_diff_id(&layer).and_then(|()| self.unpack(&layer)) {
+                    Ok(dir) => return Some((layer, dir)),
+                    Err(e) => {
+                        eprintln!("warning: --cache-from {}: the entry for `{step}` is not used, the step runs: {e}", self.remotes[i].name);
+                        i += 1;
+                    }
+                },
+                Err(e @ (RegistryError::Transport { .. } | RegistryError::Unauthorized { .. })) => {
+                    eprintln!("warning: --cache-from {} is not used for the rest of this build: {e}", self.remotes[i].name);
+                    self.remotes.remove(i);
+                }
+                Err(e) => {
+                    eprintln!("warning: --cache-from {}: the entry for `{step}` is not used, the step runs: {e}", self.remotes[i].name);
+                    i += 1;
+                }
+            }
+        }
+        None
+    }
+
+    /// Checks a stored layer's uncompressed digest against its record.
+    fn check_diff_id(&self, layer: &LayerRef) -> Result<(), Error> {
+        let file = fs::File::open(self.store.path(&layer.digest)).map_err(io_ctx("reading a cached layer"))?;
+        let mut tar = crate::oci::layer::decompress(&layer.media_type, file).map_err(io_ctx("reading a cached layer"))?;
+        let mut hashed = crate::oci::digest::HashingWriter::new(io::sink());
+        io::copy(&mut tar, &mut hashed).map_err(io_ctx("decompressing a cached layer"))?;
+        let (_, diff_id, _) = hashed.finish();
+        if diff_id != layer.diff_id {
+            return Err(Error::Io { doing: "checking a cached layer".into(), error: io::Error::other(format!("it decompresses to {diff_id}, not {}", layer.diff_id)) });
+        }
+        Ok(())
+    }
+
     /// Records a step's layer under its key, atomically.
-    fn record_step(&self, key: &Digest, layer: &LayerRef) -> Result<(), Error> {
+    fn record_step(&mut self, key: &Digest, layer: &LayerRef) -> Result<(), Error> {
+        self.used.insert(key.clone(), layer.clone());
         let record = self.req.cache_dir.join("steps").join(key.hex());
         let doc = serde_json::to_vec(&layer.to_json()).expect("json");
         crate::oci::store::write_atomic(&record, &doc).map_err(io_ctx("recording the step in the cache"))
+    }
+
+    /// The directory holding a stored layer's files, unpacked once.
+    fn unpack(&self, layer: &LayerRef) -> Result<PathBuf, Error> {
+        let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
+        if !dir.exists() {
+            let tmp = tempfile::Builder::new().prefix("x").tempdir_in(self.scratch.path()).map_err(io_ctx("unpacking a layer"))?;
+            let file = fs::File::open(self.store.path(&layer.digest)).map_err(io_ctx("unpacking a layer"))?;
+            let tar = crate::oci::layer::decompress(&layer.media_type, file).map_err(io_ctx("unpacking a layer"))?;
+            crate::oci::extract::extract(tar, tmp.path())
+                .map_err(|e| Error::Io { doing: "unpacking a layer".into(), error: io::Error::other(e.to_string()) })?;
+            let staged = tmp.keep();
+            if fs::rename(&staged, &dir).is_err() {
+                let _ = fs::remove_dir_all(&staged);
+            }
+        }
+        Ok(dir)
     }
 
     fn push_layer(&self, state: &mut State, what: &str, layer: LayerRef, dir: PathBuf) {
@@ -545,19 +648,8 @@ impl Builder<'_> {
             .put_with(|w| write_layer(entries, epoch, compression, w).map(|(_, l)| l))
             .map_err(io_ctx("writing a layer"))?;
         debug_assert_eq!(digest, layer.digest);
-        let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
-        if !dir.exists() {
-            let tmp = tempfile::Builder::new().prefix("x").tempdir_in(self.scratch.path()).map_err(io_ctx("unpacking a layer"))?;
-            let file = fs::File::open(self.store.path(&digest)).map_err(io_ctx("unpacking a layer"))?;
-            let tar = crate::oci::layer::decompress(compression.media_type(), file).map_err(io_ctx("unpacking a layer"))?;
-            crate::oci::extract::extract(tar, tmp.path())
-                .map_err(|e| Error::Io { doing: "unpacking a layer".into(), error: io::Error::other(e.to_string()) })?;
-            let staged = tmp.keep();
-            if fs::rename(&staged, &dir).is_err() {
-                let _ = fs::remove_dir_all(&staged);
-            }
-        }
         let layer = LayerRef { digest, diff_id: layer.diff_id, size, media_type: self.req.compression.media_type().to_owned() };
+        let dir = self.unpack(&layer)?;
         self.push_layer(state, what, layer.clone(), dir);
         Ok(layer)
     }

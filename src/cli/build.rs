@@ -25,14 +25,17 @@ pub struct BuildArgs {
     /// Set a build arg (repeatable)
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
-    /// Export the build cache, as BuildKit takes it (repeatable):
-    /// type=registry,ref=HOST/REPO:TAG,mode=max, type=local,dest=DIR or
-    /// type=inline. Needs an engine with the containerd image store (see
-    /// docs/ci.md); docker backend only.
+    /// Export the build cache (repeatable). Docker backend, as BuildKit
+    /// takes it: type=registry,ref=HOST/REPO:TAG,mode=max,
+    /// type=local,dest=DIR or type=inline (needs an engine with the
+    /// containerd image store, see docs/ci.md). Oci backend:
+    /// registry:HOST/REPO, every step the build used.
     #[arg(long = "cache-to", value_name = "SPEC", conflicts_with = "all")]
     pub cache_to: Vec<String>,
-    /// Import a build cache before building (repeatable):
-    /// type=registry,ref=HOST/REPO:TAG or type=local,src=DIR.
+    /// Import a build cache (repeatable). Docker backend:
+    /// type=registry,ref=HOST/REPO:TAG or type=local,src=DIR. Oci
+    /// backend: registry:HOST/REPO, asked for each step the local cache
+    /// lacks; an unreachable cache is a warning.
     #[arg(long = "cache-from", value_name = "SPEC", conflicts_with = "all")]
     pub cache_from: Vec<String>,
     /// Target platform, e.g. linux/amd64 (repeatable)
@@ -224,9 +227,11 @@ fn build_oci(
         .output
         .as_deref()
         .ok_or_else(|| ui.error("--backend oci needs --output oci:DIR, oci-archive:FILE, docker-archive:FILE or registry:HOST/REPO:TAG"))?;
-    if !args.cache_to.is_empty() || !args.cache_from.is_empty() {
-        return Err(ui.error("--cache-to and --cache-from are for the docker backend; the oci backend caches in --cache-dir (a registry cache for it is not built yet)"));
-    }
+    let caches = |specs: &[String], flag: &str| -> Result<Vec<crate::oci::registry::Reference>, Failed> {
+        specs.iter().map(|spec| crate::oci::registry_cache::parse_spec(spec).map_err(|e| ui.error(format!("{flag}: {e}")))).collect()
+    };
+    let cache_from = caches(&args.cache_from, "--cache-from")?;
+    let cache_to = caches(&args.cache_to, "--cache-to")?;
     let output = Output::parse(output).map_err(|e| ui.error(e))?;
     let tag = match (output.tag(), tag) {
         (Some(in_output), Some(flag)) => {
@@ -296,6 +301,8 @@ fn build_oci(
         tag,
         quiet: args.progress == crate::build::Progress::Quiet,
         compression: args.compression,
+        cache_from,
+        cache_to,
     };
     let out = oci::build(&req).map_err(|e| ui.error(e))?;
     match args.format {
@@ -309,6 +316,8 @@ fn build_oci(
                 "executed_runs": out.executed_runs,
                 "hashed_files": out.hashed_files,
                 "pushed": out.pushed.map(|p| serde_json::json!({"uploaded": p.uploaded, "mounted": p.mounted, "existing": p.existing})),
+                "cache_hits_remote": out.cache_hits_remote,
+                "cache_exported": out.cache_exported,
             })
         ),
         crate::cli::Format::Text => println!("{}", out.manifest_digest),

@@ -14,6 +14,9 @@ pub struct Registry {
     pub auth_file: std::path::PathBuf,
     pub user: &'static str,
     pub password: &'static str,
+    /// The storage root (`docker/registry/v2/…` below it), for tests that
+    /// tamper with what the registry holds.
+    pub data: std::path::PathBuf,
 }
 
 impl Registry {
@@ -44,7 +47,8 @@ impl Registry {
         let auth = base64_auth(user, password);
         let auth_file = dir.path().join("auth.json");
         std::fs::write(&auth_file, format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#)).unwrap();
-        let registry = Registry { child, _dir: dir, host, auth_file, user, password };
+        let data = dir.path().join("data");
+        let registry = Registry { child, _dir: dir, host, auth_file, user, password, data };
         for _ in 0..100 {
             if std::net::TcpStream::connect(&registry.host).is_ok() {
                 return registry;
@@ -58,6 +62,32 @@ impl Registry {
 fn base64_auth(user: &str, password: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+impl Registry {
+    /// Stops the registry now (a test of a registry that is down).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The file holding a blob of the registry's storage.
+    pub fn blob_path(&self, digest: &str) -> std::path::PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.data.join("docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
+    }
+
+    /// The digests of the manifests the tags of `repository` name.
+    pub fn tagged_manifests(&self, repository: &str) -> Vec<String> {
+        let tags = self.data.join("docker/registry/v2/repositories").join(repository).join("_manifests/tags");
+        let mut res: Vec<String> = std::fs::read_dir(tags)
+            .into_iter()
+            .flatten()
+            .map(|t| std::fs::read_to_string(t.unwrap().path().join("current/link")).expect("a tag link"))
+            .collect();
+        res.sort();
+        res
+    }
 }
 
 impl Drop for Registry {
