@@ -4,13 +4,15 @@
 # fresh runner B (an empty engine) builds it with --cache-from, and another fresh runner
 # builds it without. The two forms alternate in order run by run; the report gives each
 # form's median and the per-run ratio (with / without), so machine drift falls on both.
-# Docker backend only: the oci backend has no registry cache yet.
+# Both backends: docker (fresh engines with the containerd image store, BuildKit's
+# type=registry cache) and oci (empty --cache-dir per runner, registry:HOST/REPO cache).
 #
 # Usage: bench/registry_cache.sh    (root; scripts/engine/install.sh installs the engine
 #                                    and docker-registry)
 # Environment:
 #   BENCH_RUNS=3                    pairs per spec
 #   BENCH_SPECS="python-app go-static"
+#   BENCH_BACKENDS="docker oci"
 #   BUILDSPEC=PATH                  the binary (default target/release/buildspec)
 #   BENCH_OUT=PATH                  the report (default bench/results/registry-cache.md)
 set -euo pipefail
@@ -18,6 +20,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS="${BENCH_RUNS:-3}"
 read -ra SPECS <<<"${BENCH_SPECS:-python-app go-static}"
+read -ra BACKENDS <<<"${BENCH_BACKENDS:-docker oci}"
 BUILDSPEC="${BUILDSPEC:-$REPO/target/release/buildspec}"
 OUT="${BENCH_OUT:-$REPO/bench/results/registry-cache.md}"
 [[ $# -eq 0 ]] || { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; exit 2; }
@@ -67,25 +70,45 @@ stop_engine "$WORK/seed"
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 {
-    echo "# Two runners, one registry cache (docker backend)"
+    echo "# Two runners, one registry cache"
     echo
     echo "\`bench/registry_cache.sh\`, BENCH_RUNS=$RUNS, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores."
-    echo "Runner B is a fresh engine (containerd image store, empty) building after a one-line"
-    echo "source edit; bases come from the loopback registry in both forms."
+    echo "Runner B builds after a one-line source edit, starting empty: a fresh engine (containerd"
+    echo "image store) for docker, an empty --cache-dir for oci. Bases come from the loopback"
+    echo "registry in both forms."
     echo
-    echo "| spec | runner B with --cache-from (median s) | without (median s) | ratio with/without, per run | median ratio |"
-    echo "|---|---|---|---|---|"
+    echo "| backend | spec | runner B with --cache-from (median s) | without (median s) | ratio with/without, per run | median ratio |"
+    echo "|---|---|---|---|---|---|"
 } >"$OUT.tmp"
 
+# build BACKEND SPEC RUNNER FLAGS...: one runner's build of $dir, from an empty state.
+build() {
+    local backend="$1" spec="$2" runner="$3"; shift 3
+    case "$backend" in
+        docker)
+            start_engine "$WORK/$runner" --containerd-store
+            (cd "$dir" && "$BUILDSPEC" build --network host --progress quiet "$@" -t app >/dev/null)
+            stop_engine "$WORK/$runner"
+            ;;
+        oci)
+            (cd "$dir" && "$BUILDSPEC" build --backend oci --network host --progress quiet --cache-dir "$WORK/$runner" \
+                --output "oci:$WORK/$runner-out:app" "$@" >/dev/null)
+            rm -rf --one-file-system "$WORK/$runner" "$WORK/$runner-out"
+            ;;
+    esac
+}
+
+for backend in "${BACKENDS[@]}"; do
 for spec in "${SPECS[@]}"; do
-    dir="$WORK/$spec"
+    dir="$WORK/$backend-$spec"
     cp -r "$REPO/specs/$spec" "$dir"
     sed -i "s|from=\"${BASES[$spec]}\"|from=\"$HOST/${BASES[$spec]}\"|g" "$dir/buildspec.kdl"
-    cache="type=registry,ref=$HOST/cache/$spec:buildcache"
-    say "$spec: runner A seeds the cache"
-    start_engine "$WORK/a-$spec" --containerd-store
-    (cd "$dir" && "$BUILDSPEC" build --network host --progress quiet --cache-to "$cache,mode=max" -t app >/dev/null)
-    stop_engine "$WORK/a-$spec"
+    case "$backend" in
+        docker) cache_to="type=registry,ref=$HOST/cache/$spec:buildcache,mode=max" cache_from="type=registry,ref=$HOST/cache/$spec:buildcache" ;;
+        oci) cache_to="registry:$HOST/ocicache/$spec" cache_from="$cache_to" ;;
+    esac
+    say "$backend $spec: runner A seeds the cache"
+    build "$backend" "$spec" "a-$backend-$spec" --cache-to "$cache_to"
     with=() without=() ratios=()
     for run in $(seq "$RUNS"); do
         echo "${EDIT_LINE[$spec]} $run $RANDOM" >>"$dir/${EDIT_FILE[$spec]}"
@@ -93,24 +116,22 @@ for spec in "${SPECS[@]}"; do
         ((run % 2)) || order=(without with)
         declare -A took=()
         for form in "${order[@]}"; do
-            state="$WORK/b-$spec-$run-$form"
-            start_engine "$state" --containerd-store
             flags=()
-            [[ "$form" == with ]] && flags=(--cache-from "$cache")
+            [[ "$form" == with ]] && flags=(--cache-from "$cache_from")
             t0=$(date +%s.%N)
-            (cd "$dir" && "$BUILDSPEC" build --network host --progress quiet "${flags[@]}" -t app >/dev/null)
+            build "$backend" "$spec" "b-$backend-$spec-$run-$form" "${flags[@]}"
             took[$form]=$(echo "$(date +%s.%N) - $t0" | bc)
-            stop_engine "$state"
         done
         with+=("${took[with]}") without+=("${took[without]}")
         ratios+=("$(echo "scale=3; ${took[with]} / ${took[without]}" | bc)")
-        say "$spec run $run: with ${took[with]}s, without ${took[without]}s"
+        say "$backend $spec run $run: with ${took[with]}s, without ${took[without]}s"
         unset took
     done
     mw=$(printf '%s\n' "${with[@]}" | median)
     mo=$(printf '%s\n' "${without[@]}" | median)
     mr=$(printf '%s\n' "${ratios[@]}" | median)
-    printf '| %s | %.1f | %.1f | %s | %s |\n' "$spec" "$mw" "$mo" "$(IFS=' '; echo "${ratios[*]}")" "$mr" >>"$OUT.tmp"
+    printf '| %s | %s | %.1f | %.1f | %s | %s |\n' "$backend" "$spec" "$mw" "$mo" "$(IFS=' '; echo "${ratios[*]}")" "$mr" >>"$OUT.tmp"
+done
 done
 mv "$OUT.tmp" "$OUT"
 say "wrote $OUT"

@@ -148,7 +148,7 @@ fn entry_layer(body: &[u8], key: &Digest) -> Result<LayerRef, String> {
     if ![MEDIA_LAYER_GZIP, MEDIA_LAYER_ZSTD, MEDIA_LAYER_TAR].contains(&media_type.as_str()) {
         return Err(format!("a layer of type {media_type}"));
     }
-    let digest = parse_digest(&layer.digest().to_string()).ok_or("a layer digest that is not sha256")?;
+    let digest = parse_digest(layer.digest().as_ref()).ok_or("a layer digest that is not sha256")?;
     let diff_id = layer.annotations().as_ref().and_then(|a| a.get(DIFF_ID_ANNOTATION)).and_then(|d| parse_digest(d)).ok_or("no uncompressed digest")?;
     Ok(LayerRef { digest, diff_id, size: layer.size(), media_type })
 }
