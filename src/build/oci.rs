@@ -573,39 +573,25 @@ impl Builder<'_> {
         let mut i = 0;
         while i < self.remotes.len() {
             let step = what.lines().next().unwrap_or("");
-            match self.remotes[i].fetch(key, &self.store) {
-                Ok(None) => i += 1,
-                Ok(Some(layer)) => match self.check_diff_id(&layer).and_then(|()| self.unpack(&layer)) {
+            let problem = match self.remotes[i].fetch(key, &self.store) {
+                Ok(None) => None,
+                Ok(Some(layer)) => match self.unpack_checked(&layer) {
                     Ok(dir) => return Some((layer, dir)),
-                    Err(e) => {
-                        eprintln!("warning: --cache-from {}: the entry for `{step}` is not used, the step runs: {e}", self.remotes[i].name);
-                        i += 1;
-                    }
+                    Err(e) => Some(e.to_string()),
                 },
                 Err(e @ (RegistryError::Transport { .. } | RegistryError::Unauthorized { .. })) => {
                     eprintln!("warning: --cache-from {} is not used for the rest of this build: {e}", self.remotes[i].name);
                     self.remotes.remove(i);
+                    continue;
                 }
-                Err(e) => {
-                    eprintln!("warning: --cache-from {}: the entry for `{step}` is not used, the step runs: {e}", self.remotes[i].name);
-                    i += 1;
-                }
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(problem) = problem {
+                eprintln!("warning: --cache-from {}: the entry for `{step}` is not used, the step runs: {problem}", self.remotes[i].name);
             }
+            i += 1;
         }
         None
-    }
-
-    /// Checks a stored layer's uncompressed digest against its record.
-    fn check_diff_id(&self, layer: &LayerRef) -> Result<(), Error> {
-        let file = fs::File::open(self.store.path(&layer.digest)).map_err(io_ctx("reading a cached layer"))?;
-        let mut tar = crate::oci::layer::decompress(&layer.media_type, file).map_err(io_ctx("reading a cached layer"))?;
-        let mut hashed = crate::oci::digest::HashingWriter::new(io::sink());
-        io::copy(&mut tar, &mut hashed).map_err(io_ctx("decompressing a cached layer"))?;
-        let (_, diff_id, _) = hashed.finish();
-        if diff_id != layer.diff_id {
-            return Err(Error::Io { doing: "checking a cached layer".into(), error: io::Error::other(format!("it decompresses to {diff_id}, not {}", layer.diff_id)) });
-        }
-        Ok(())
     }
 
     /// Records a step's layer under its key, atomically.
@@ -618,13 +604,37 @@ impl Builder<'_> {
 
     /// The directory holding a stored layer's files, unpacked once.
     fn unpack(&self, layer: &LayerRef) -> Result<PathBuf, Error> {
+        self.unpack_into_cache(layer, false)
+    }
+
+    /// As `unpack`, for a layer from elsewhere: its decompressed bytes
+    /// are hashed as they are read and must match its diff id, even when
+    /// that diff id's directory exists already.
+    fn unpack_checked(&self, layer: &LayerRef) -> Result<PathBuf, Error> {
+        self.unpack_into_cache(layer, true)
+    }
+
+    fn unpack_into_cache(&self, layer: &LayerRef, check: bool) -> Result<PathBuf, Error> {
         let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
-        if !dir.exists() {
+        if dir.exists() && !check {
+            return Ok(dir);
+        }
+        let file = fs::File::open(self.store.path(&layer.digest)).map_err(io_ctx("unpacking a layer"))?;
+        let tar = crate::oci::layer::decompress(&layer.media_type, file).map_err(io_ctx("unpacking a layer"))?;
+        let mut tar = crate::oci::digest::HashingReader::new(tar);
+        let staged = if dir.exists() {
+            None
+        } else {
             let tmp = tempfile::Builder::new().prefix("x").tempdir_in(self.scratch.path()).map_err(io_ctx("unpacking a layer"))?;
-            let file = fs::File::open(self.store.path(&layer.digest)).map_err(io_ctx("unpacking a layer"))?;
-            let tar = crate::oci::layer::decompress(&layer.media_type, file).map_err(io_ctx("unpacking a layer"))?;
-            crate::oci::extract::extract(tar, tmp.path())
+            crate::oci::extract::extract(&mut tar, tmp.path())
                 .map_err(|e| Error::Io { doing: "unpacking a layer".into(), error: io::Error::other(e.to_string()) })?;
+            Some(tmp)
+        };
+        let (diff_id, _) = tar.finish().map_err(io_ctx("decompressing a layer"))?;
+        if check && diff_id != layer.diff_id {
+            return Err(Error::Io { doing: "checking a cached layer".into(), error: io::Error::other(format!("it decompresses to {diff_id}, not {}", layer.diff_id)) });
+        }
+        if let Some(tmp) = staged {
             let staged = tmp.keep();
             if fs::rename(&staged, &dir).is_err() {
                 let _ = fs::remove_dir_all(&staged);

@@ -71,6 +71,35 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// Passes bytes read from `inner` on, hashing and counting them.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<R: io::Read> HashingReader<R> {
+    pub fn new(inner: R) -> HashingReader<R> {
+        HashingReader { inner, hasher: Sha256::new(), len: 0 }
+    }
+
+    /// Reads what is left of `inner`, then gives the digest and length of
+    /// everything read.
+    pub fn finish(mut self) -> io::Result<(Digest, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((Digest::from_hasher(self.hasher), self.len))
+    }
+}
+
+impl<R: io::Read> io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

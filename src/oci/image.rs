@@ -1,10 +1,19 @@
-//! OCI image values: the image config, manifest, index and descriptors,
-//! as serde types with the field names of the OCI image spec. Immutable
-//! in use: building an image makes new values.
+//! OCI image values. The manifest, index and descriptors are oci-spec's
+//! types, made here with the fields buildspec writes; the image config is
+//! our own serde type, because oci-spec's `Config` keeps labels, ports,
+//! volumes and annotations in `HashMap`s (their JSON order would change
+//! from run to run, and with it the config digest) and has no place for
+//! docker's `Healthcheck` and `Shell`. Immutable in use: building an image
+//! makes new values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType};
+pub use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::oci::digest::Digest;
+use crate::oci::store::parse_digest;
 
 /// Reads `null` as the empty value (docker writes `"Labels": null`).
 fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
@@ -17,6 +26,8 @@ pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const MEDIA_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 pub const MEDIA_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// The annotation naming an image in a layout's index.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// What the image runs and how (the `config` object of the image config).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,36 +125,63 @@ impl ImageConfig {
     }
 }
 
-/// A content descriptor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: String,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<serde_json::Value>,
+/// A descriptor of a blob, with at most one annotation. The OCI types'
+/// annotation maps are `HashMap`s, so one entry is what keeps their bytes
+/// (and so the digests of what holds them) the same from run to run.
+pub fn descriptor(media_type: &str, digest: &Digest, size: u64, annotation: Option<(&str, &str)>) -> Descriptor {
+    let builder = DescriptorBuilder::default()
+        .media_type(MediaType::from(media_type))
+        .digest(digest.as_str().parse::<oci_spec::image::Digest>().expect("our digests are sha256"))
+        .size(size);
+    match annotation {
+        Some((name, value)) => builder.annotations(HashMap::from([(name.to_owned(), value.to_owned())])),
+        None => builder,
+    }
+    .build()
+    .expect("a descriptor with every required field")
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Manifest {
-    pub schema_version: u32,
-    #[serde(default)]
-    pub media_type: String,
-    pub config: Descriptor,
-    pub layers: Vec<Descriptor>,
+/// The manifest of an image: its config and layers, in order.
+pub fn manifest(config: Descriptor, layers: Vec<Descriptor>) -> ImageManifest {
+    ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(config)
+        .layers(layers)
+        .build()
+        .expect("a manifest with every required field")
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Index {
-    pub schema_version: u32,
-    #[serde(default)]
-    pub media_type: String,
-    pub manifests: Vec<Descriptor>,
+/// An index of `manifests`.
+pub fn index(manifests: Vec<Descriptor>) -> ImageIndex {
+    ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()
+        .expect("an index with every required field")
+}
+
+/// A descriptor's digest as ours, when it is a sha256 digest.
+pub fn digest_of(descriptor: &Descriptor) -> Option<Digest> {
+    parse_digest(descriptor.digest().as_ref())
+}
+
+/// The platform a descriptor in an index names, as
+/// `os/architecture[/variant]`.
+pub fn platform_name(descriptor: &Descriptor) -> Option<String> {
+    let p = descriptor.platform().as_ref()?;
+    Some(match p.variant() {
+        Some(v) => format!("{}/{}/{v}", p.os(), p.architecture()),
+        None => format!("{}/{}", p.os(), p.architecture()),
+    })
+}
+
+/// The manifest in an index for linux on `arch` (GOARCH spelling).
+pub fn linux_manifest<'a>(index: &'a ImageIndex, arch: &str) -> Option<&'a Descriptor> {
+    index.manifests().iter().find(|m| {
+        m.platform().as_ref().is_some_and(|p| p.os().to_string() == "linux" && p.architecture().to_string() == arch)
+    })
 }
 
 /// Canonical JSON bytes of a value (sorted keys come from the types'

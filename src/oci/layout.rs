@@ -3,13 +3,12 @@
 //! Everything is written to a temporary name first and renamed into
 //! place, so an interrupted write leaves no half-written output.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::Path;
 
 use crate::oci::digest::Digest;
-use crate::oci::image::{to_json, Descriptor, ImageConfig, Index, Manifest, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST};
+use crate::oci::image::{self, to_json, ImageConfig, MEDIA_CONFIG, MEDIA_MANIFEST, REF_NAME};
 use crate::oci::source::LayerRef;
 use crate::oci::store::Store;
 
@@ -27,27 +26,9 @@ pub struct Built {
 /// Stores the config and manifest of an image.
 pub fn finish(store: &Store, config: ImageConfig, layers: Vec<LayerRef>) -> io::Result<Built> {
     let (config_digest, config_size) = store.put(&to_json(&config))?;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: MEDIA_MANIFEST.to_owned(),
-        config: Descriptor {
-            media_type: MEDIA_CONFIG.to_owned(),
-            digest: config_digest.to_string(),
-            size: config_size,
-            annotations: None,
-            platform: None,
-        },
-        layers: layers
-            .iter()
-            .map(|l| Descriptor {
-                media_type: l.media_type.clone(),
-                digest: l.digest.to_string(),
-                size: l.size,
-                annotations: None,
-                platform: None,
-            })
-            .collect(),
-    };
+    let config_descriptor = image::descriptor(MEDIA_CONFIG, &config_digest, config_size, None);
+    let layer_descriptors = layers.iter().map(|l| image::descriptor(&l.media_type, &l.digest, l.size, None)).collect();
+    let manifest = image::manifest(config_descriptor, layer_descriptors);
     let (manifest_digest, manifest_size) = store.put(&to_json(&manifest))?;
     Ok(Built { config, config_digest, config_size, layers, manifest_digest, manifest_size })
 }
@@ -67,19 +48,8 @@ fn write_layout_into(store: &Store, built: &Built, dir: &Path, tag: &str) -> io:
         }
     }
     fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    let mut annotations = BTreeMap::new();
-    annotations.insert("org.opencontainers.image.ref.name".to_owned(), tag.to_owned());
-    let index = Index {
-        schema_version: 2,
-        media_type: MEDIA_INDEX.to_owned(),
-        manifests: vec![Descriptor {
-            media_type: MEDIA_MANIFEST.to_owned(),
-            digest: built.manifest_digest.to_string(),
-            size: built.manifest_size,
-            annotations: Some(annotations),
-            platform: None,
-        }],
-    };
+    let named = image::descriptor(MEDIA_MANIFEST, &built.manifest_digest, built.manifest_size, Some((REF_NAME, tag)));
+    let index = image::index(vec![named]);
     fs::write(dir.join("index.json"), to_json(&index))?;
     Ok(())
 }
@@ -149,4 +119,39 @@ fn walk(dir: &Path) -> io::Result<Vec<String>> {
         }
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The manifest and index bytes are those the hand-written serde
+    /// types wrote before oci-spec's types replaced them, so the digests
+    /// of every image built before stay the same.
+    #[test]
+    fn manifest_and_index_bytes_are_unchanged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("store")).unwrap();
+        store.put(b"layer").unwrap();
+        let layer = LayerRef {
+            digest: Digest::of(b"layer"),
+            diff_id: Digest::of(b"tar"),
+            size: 5,
+            media_type: crate::oci::image::MEDIA_LAYER_GZIP.to_owned(),
+        };
+        let built = finish(&store, ImageConfig::scratch(), vec![layer.clone()]).unwrap();
+        let config = Digest::of(&to_json(&ImageConfig::scratch()));
+        let expected = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":5}}]}}"#,
+            built.config_size, layer.digest
+        );
+        assert_eq!(String::from_utf8(store.read(&built.manifest_digest).unwrap()).unwrap(), expected);
+        write_layout_into(&store, &built, &tmp.path().join("layout"), "app").unwrap();
+        let index = fs::read_to_string(tmp.path().join("layout/index.json")).unwrap();
+        let expected = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"app"}}}}]}}"#,
+            built.manifest_digest, built.manifest_size
+        );
+        assert_eq!(index, expected);
+    }
 }

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 
 use crate::oci::digest::Digest;
-use crate::oci::image::{ImageConfig, Index, Manifest, MEDIA_INDEX, MEDIA_MANIFEST};
+use crate::oci::image::{self, ImageConfig, ImageIndex, ImageManifest, MEDIA_INDEX, MEDIA_MANIFEST};
 use crate::oci::layout::Built;
 use crate::oci::source::{Image, LayerRef};
 use crate::oci::store::{parse_digest, Store};
@@ -323,15 +323,10 @@ pub fn resolve(reference: &Reference) -> Result<Resolved, Error> {
     let body = read_document(response, &reference.registry, &what)?;
     let digest = Digest::of(&body);
     let mut platforms = Vec::new();
-    if let Ok(index) = serde_json::from_slice::<Index>(&body) {
-        for m in &index.manifests {
-            if let Some(p) = &m.platform {
-                let (os, arch) = (p["os"].as_str().unwrap_or("?"), p["architecture"].as_str().unwrap_or("?"));
-                let name = match p["variant"].as_str() {
-                    Some(v) => format!("{os}/{arch}/{v}"),
-                    None => format!("{os}/{arch}"),
-                };
-                platforms.push((name, m.digest.clone()));
+    if let Ok(index) = serde_json::from_slice::<ImageIndex>(&body) {
+        for m in index.manifests() {
+            if let (Some(name), Some(digest)) = (image::platform_name(m), image::digest_of(m)) {
+                platforms.push((name, digest.to_string()));
             }
         }
     }
@@ -361,32 +356,28 @@ pub fn pull(reference: &Reference, store: &Store, arch: &str) -> Result<Image, E
     let declared = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| v["mediaType"].as_str().map(str::to_owned));
     let is_list = |media: &str, body: &[u8]| {
         let kind = declared(body).unwrap_or_else(|| media.to_owned());
-        kind == MEDIA_INDEX || kind == MEDIA_DOCKER_LIST || (kind.is_empty() || kind == "application/json") && serde_json::from_slice::<Manifest>(body).is_err()
+        kind == MEDIA_INDEX || kind == MEDIA_DOCKER_LIST || (kind.is_empty() || kind == "application/json") && serde_json::from_slice::<ImageManifest>(body).is_err()
     };
     if is_list(&media, &body) {
-        let list: Index = serde_json::from_slice(&body).map_err(|e| protocol(format!("manifest list: {e}")))?;
-        let pick = list
-            .manifests
-            .iter()
-            .find(|m| m.platform.as_ref().is_some_and(|p| p["os"] == "linux" && p["architecture"] == arch))
-            .ok_or_else(|| protocol(format!("{reference} has no linux/{arch} image")))?;
-        let digest = pick.digest.clone();
+        let list: ImageIndex = serde_json::from_slice(&body).map_err(|e| protocol(format!("manifest list: {e}")))?;
+        let pick = image::linux_manifest(&list, arch).ok_or_else(|| protocol(format!("{reference} has no linux/{arch} image")))?;
+        let digest = pick.digest().to_string();
         body = fetch_manifest(&mut session, &digest)?.0;
     }
-    let manifest: Manifest = serde_json::from_slice(&body).map_err(|e| protocol(format!("manifest: {e}")))?;
-    let config_digest = parse_digest(&manifest.config.digest).ok_or_else(|| protocol("manifest has a bad config digest".into()))?;
+    let manifest: ImageManifest = serde_json::from_slice(&body).map_err(|e| protocol(format!("manifest: {e}")))?;
+    let config_digest = image::digest_of(manifest.config()).ok_or_else(|| protocol("manifest has a config digest that is not sha256".into()))?;
     fetch_blob(&mut session, store, &config_digest)?;
     let config: ImageConfig = serde_json::from_slice(&store.read(&config_digest).map_err(|error| Error::Io { what: "reading a pulled config".into(), error })?)
         .map_err(|e| protocol(format!("config: {e}")))?;
-    if manifest.layers.len() != config.rootfs.diff_ids.len() {
-        return Err(protocol(format!("{} layers but {} diff ids", manifest.layers.len(), config.rootfs.diff_ids.len())));
+    if manifest.layers().len() != config.rootfs.diff_ids.len() {
+        return Err(protocol(format!("{} layers but {} diff ids", manifest.layers().len(), config.rootfs.diff_ids.len())));
     }
     let mut layers = Vec::new();
-    for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
-        let digest = parse_digest(&layer.digest).ok_or_else(|| protocol(format!("bad layer digest {}", layer.digest)))?;
+    for (layer, diff_id) in manifest.layers().iter().zip(&config.rootfs.diff_ids) {
+        let digest = image::digest_of(layer).ok_or_else(|| protocol(format!("layer digest {} is not sha256", layer.digest())))?;
         let diff_id = parse_digest(diff_id).ok_or_else(|| protocol(format!("bad diff id {diff_id}")))?;
         let size = fetch_blob(&mut session, store, &digest)?;
-        layers.push(LayerRef { digest, diff_id, size, media_type: layer.media_type.clone() });
+        layers.push(LayerRef { digest, diff_id, size, media_type: layer.media_type().to_string() });
     }
     Ok(Image { config, layers })
 }
@@ -422,7 +413,7 @@ pub fn push(reference: &Reference, store: &Store, built: &Built) -> Result<PushS
 /// The scopes a push of `blobs` asks a token for: push to the reference's
 /// repository, and pull from the ones of the same registry they can be
 /// mounted from.
-pub(super) fn push_scopes(reference: &Reference, store: &Store, blobs: &[Digest]) -> Vec<String> {
+fn push_scopes(reference: &Reference, store: &Store, blobs: &[Digest]) -> Vec<String> {
     let mut scopes = vec![format!("repository:{}:pull,push", reference.repository)];
     for digest in blobs {
         if let Some(repo) = mount_source(reference, store, digest) {

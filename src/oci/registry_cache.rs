@@ -13,10 +13,10 @@
 
 use std::collections::HashMap;
 
-use oci_spec::image::{Descriptor, DescriptorBuilder, ImageManifest, ImageManifestBuilder, MediaType};
+use oci_spec::image::{ImageManifest, ImageManifestBuilder, MediaType};
 
 use crate::oci::digest::Digest;
-use crate::oci::image::{MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_LAYER_ZSTD, MEDIA_MANIFEST};
+use crate::oci::image::{descriptor, MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_LAYER_ZSTD, MEDIA_MANIFEST};
 use crate::oci::registry::{self, Body, Error, PushStats, Reference, Session};
 use crate::oci::source::LayerRef;
 use crate::oci::store::{parse_digest, Store};
@@ -27,6 +27,8 @@ pub const ARTIFACT_TYPE: &str = "application/vnd.buildspec.step.v1";
 const KEY_ANNOTATION: &str = "dev.buildspec.step.key";
 /// The layer annotation holding the layer's uncompressed digest.
 const DIFF_ID_ANNOTATION: &str = "dev.buildspec.layer.diff-id";
+/// The media type of the OCI empty JSON blob.
+const MEDIA_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 /// The OCI empty JSON blob, the config of every entry.
 const EMPTY_JSON: &[u8] = b"{}";
 
@@ -109,21 +111,12 @@ impl RegistryCache {
 
 /// The manifest of the entry for `key`.
 fn entry_manifest(key: &Digest, layer: &LayerRef, empty: &Digest) -> Vec<u8> {
-    let descriptor = |media: MediaType, size: u64, digest: &Digest, annotation: Option<(&str, &Digest)>| -> Descriptor {
-        let builder = DescriptorBuilder::default().media_type(media).size(size).digest(digest.as_str().parse::<oci_spec::image::Digest>().expect("our digests parse"));
-        match annotation {
-            Some((name, value)) => builder.annotations(HashMap::from([(name.to_owned(), value.to_string())])),
-            None => builder,
-        }
-        .build()
-        .expect("a descriptor with every field")
-    };
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .artifact_type(MediaType::Other(ARTIFACT_TYPE.to_owned()))
-        .config(descriptor(MediaType::EmptyJSON, EMPTY_JSON.len() as u64, empty, None))
-        .layers(vec![descriptor(MediaType::from(layer.media_type.as_str()), layer.size, &layer.digest, Some((DIFF_ID_ANNOTATION, &layer.diff_id)))])
+        .config(descriptor(MEDIA_EMPTY, empty, EMPTY_JSON.len() as u64, None))
+        .layers(vec![descriptor(&layer.media_type, &layer.digest, layer.size, Some((DIFF_ID_ANNOTATION, layer.diff_id.as_str())))])
         .annotations(HashMap::from([(KEY_ANNOTATION.to_owned(), key.to_string())]))
         .build()
         .expect("a manifest with every field");

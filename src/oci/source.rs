@@ -10,7 +10,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use crate::oci::digest::Digest;
-use crate::oci::image::{ImageConfig, Index, Manifest, MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR};
+use crate::oci::image::{self, Descriptor, ImageConfig, ImageIndex, ImageManifest, MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, REF_NAME};
 use crate::oci::store::{parse_digest, Store};
 
 /// A layer of an image, stored.
@@ -164,45 +164,43 @@ fn docker_archive(reader: impl Read, store: &Store, source: &str) -> Result<Imag
 
 fn oci_layout(dir: &Path, tag: Option<&str>, store: &Store, source: &str) -> Result<Image, Error> {
     let io_err = |error| Error::Io { source_name: source.to_owned(), error };
-    let blob = |digest: &str| -> Result<Vec<u8>, Error> {
-        let d = parse_digest(digest).ok_or_else(|| invalid(source, format!("bad digest {digest}")))?;
+    let blob = |descriptor: &Descriptor| -> Result<Vec<u8>, Error> {
+        let d = image::digest_of(descriptor).ok_or_else(|| invalid(source, format!("digest {} is not sha256", descriptor.digest())))?;
         fs::read(dir.join("blobs/sha256").join(d.hex())).map_err(io_err)
     };
-    let index: Index = serde_json::from_slice(&fs::read(dir.join("index.json")).map_err(io_err)?)
+    let index: ImageIndex = serde_json::from_slice(&fs::read(dir.join("index.json")).map_err(io_err)?)
         .map_err(|e| invalid(source, format!("index.json: {e}")))?;
     let chosen = index
-        .manifests
+        .manifests()
         .iter()
         .find(|m| match tag {
-            Some(tag) => m.annotations.as_ref().and_then(|a| a.get("org.opencontainers.image.ref.name")).is_some_and(|n| n == tag),
+            Some(tag) => m.annotations().as_ref().and_then(|a| a.get(REF_NAME)).is_some_and(|n| n == tag),
             None => true,
         })
         .ok_or_else(|| invalid(source, format!("no image tagged {}", tag.unwrap_or("(any)"))))?;
-    let mut manifest_bytes = blob(&chosen.digest)?;
+    let mut manifest_bytes = blob(chosen)?;
     // A manifest list: take this machine's platform.
-    if let Ok(list) = serde_json::from_slice::<Index>(&manifest_bytes)
-        && !list.manifests.is_empty() && serde_json::from_slice::<Manifest>(&manifest_bytes).is_err() {
-            let arch = crate::oci::image::ImageConfig::scratch().architecture;
-            let pick = list
-                .manifests
-                .iter()
-                .find(|m| m.platform.as_ref().is_some_and(|p| p["os"] == "linux" && p["architecture"] == arch.as_str()))
-                .ok_or_else(|| invalid(source, format!("no linux/{arch} image in the manifest list")))?;
-            manifest_bytes = blob(&pick.digest)?;
-        }
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| invalid(source, format!("manifest: {e}")))?;
-    let config_bytes = blob(&manifest.config.digest)?;
+    if let Ok(list) = serde_json::from_slice::<ImageIndex>(&manifest_bytes)
+        && !list.manifests().is_empty()
+        && serde_json::from_slice::<ImageManifest>(&manifest_bytes).is_err()
+    {
+        let arch = ImageConfig::scratch().architecture;
+        let pick = image::linux_manifest(&list, &arch).ok_or_else(|| invalid(source, format!("no linux/{arch} image in the manifest list")))?;
+        manifest_bytes = blob(pick)?;
+    }
+    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes).map_err(|e| invalid(source, format!("manifest: {e}")))?;
+    let config_bytes = blob(manifest.config())?;
     let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| invalid(source, format!("config: {e}")))?;
     let mut layers = Vec::new();
-    for (i, layer) in manifest.layers.iter().enumerate() {
-        let d = parse_digest(&layer.digest).ok_or_else(|| invalid(source, "bad layer digest"))?;
+    for (i, layer) in manifest.layers().iter().enumerate() {
+        let d = image::digest_of(layer).ok_or_else(|| invalid(source, "a layer digest that is not sha256"))?;
         let f = fs::File::open(dir.join("blobs/sha256").join(d.hex())).map_err(io_err)?;
         let (digest, size) = store.put_stream(f).map_err(io_err)?;
         if digest != d {
             return Err(invalid(source, format!("layer {d} does not match its digest")));
         }
         let diff_id = config.rootfs.diff_ids.get(i).and_then(|x| parse_digest(x)).ok_or_else(|| invalid(source, "missing diff id"))?;
-        layers.push(LayerRef { digest, diff_id, size, media_type: layer.media_type.clone() });
+        layers.push(LayerRef { digest, diff_id, size, media_type: layer.media_type().to_string() });
     }
     Ok(Image { config, layers })
 }
