@@ -18,6 +18,8 @@ pub use miette::Severity;
 pub enum Code {
     /// The file is not valid KDL.
     KdlSyntax,
+    /// Children blocks nested deeper than the parsers take.
+    TooDeep,
     /// `buildspec N` names a version this build does not understand.
     UnsupportedVersion,
     /// A node name that is not allowed where it stands.
@@ -88,6 +90,7 @@ pub enum Code {
 impl Code {
     pub const ALL: &'static [Code] = &[
         Code::KdlSyntax,
+        Code::TooDeep,
         Code::UnsupportedVersion,
         Code::UnknownNode,
         Code::UnknownProperty,
@@ -124,6 +127,7 @@ impl Code {
     pub fn as_str(self) -> &'static str {
         match self {
             Code::KdlSyntax => "buildspec::syntax::kdl",
+            Code::TooDeep => "buildspec::syntax::too_deep",
             Code::UnsupportedVersion => "buildspec::spec::unsupported_version",
             Code::UnknownNode => "buildspec::spec::unknown_node",
             Code::UnknownProperty => "buildspec::spec::unknown_property",

@@ -133,7 +133,7 @@ pub fn compile_parsed(parsed: &syntax::ParsedSpec, opts: &CompileOpts) -> Result
         return Err(fail(diags.into_sorted()));
     }
     diags.extend(parsed.diagnostics.iter().cloned());
-    let built = graph::build(&parsed.spec);
+    let built = { let __t = std::time::Instant::now(); let v = graph::build(&parsed.spec); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("graph::build {:?}", __t.elapsed()); } v };
     diags.extend(built.diagnostics);
     let graph = match built.value {
         Some(graph) if !diags.has_errors() => graph,
@@ -170,7 +170,8 @@ pub fn compile_parsed(parsed: &syntax::ParsedSpec, opts: &CompileOpts) -> Result
             git_ignored: opts.git_ignored.as_deref(),
         },
     );
-    graph.validate();
+    { let __t = std::time::Instant::now(); graph.validate(); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("validate {:?}", __t.elapsed()); } }
+    let __t = std::time::Instant::now();
     let graph = match &opts.lock {
         None => graph,
         Some(lock) => match lock::pin(graph, lock) {
@@ -185,6 +186,7 @@ pub fn compile_parsed(parsed: &syntax::ParsedSpec, opts: &CompileOpts) -> Result
         diags.extend(passes::ungateable_tests(&graph));
     }
     diags.extend(emit::check(&graph, &opts.frontend));
+    if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("lock+checks {:?}", __t.elapsed()); }
     let diagnostics = diags.into_sorted();
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(fail(diagnostics));
@@ -192,7 +194,7 @@ pub fn compile_parsed(parsed: &syntax::ParsedSpec, opts: &CompileOpts) -> Result
     let locate = |offset: usize| sources.locate(offset);
     let spec_name = sources.locate(0).name;
     let emit_opts = emit::EmitOpts { spec_name: &spec_name, locate: &locate, syntax: opts.frontend.syntax() };
-    let (dockerfile, instructions) = emit::emit_dockerfile(&graph, &emit_opts);
+    let (dockerfile, instructions) = { let __t = std::time::Instant::now(); let v = emit::emit_dockerfile(&graph, &emit_opts); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("emit {:?}", __t.elapsed()); } v };
     let dockerignore = emit::emit_dockerignore(&graph, &spec_name);
     Ok(Compiled { dockerfile, dockerignore, instructions, graph, warnings: diagnostics, sources: sources.clone() })
 }

@@ -123,8 +123,11 @@ pub fn render(lock: &Lock, spec_name: &str) -> String {
 
 /// Reads a lock file written by [`render`].
 pub fn parse(text: &str) -> Result<Lock, LockError> {
-    let doc: kdl::KdlDocument = text.parse().map_err(|e: kdl::KdlError| LockError::Invalid { line: 1, message: e.to_string() })?;
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    if let Some(at) = crate::syntax::depth::too_deep(text) {
+        return Err(LockError::Invalid { line: line_of(at), message: format!("blocks nested more than {} deep; a lock file has none", crate::syntax::depth::MAX_DEPTH) });
+    }
+    let doc: kdl::KdlDocument = text.parse().map_err(|e: kdl::KdlError| LockError::Invalid { line: 1, message: e.to_string() })?;
     let mut nodes = doc.nodes().iter();
     match nodes.next() {
         Some(n) if n.name().value() == "lock" && n.entries().len() == 1 && n.entries()[0].value().as_integer() == Some(1) => {}

@@ -67,3 +67,18 @@ fn help_and_version() {
     assert!(out.status.success());
     assert!(stdout(&out).contains("--target <NAME>"));
 }
+
+/// Nesting that would exhaust any recursive parser's stack is one spanned
+/// error and exit 1, never an abort, however deep it goes.
+#[test]
+fn a_spec_nested_100000_deep_is_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = format!("buildspec 1\nruntime \"app\" from=\"scratch\" {{\n{}{}}}\n", "a {\n".repeat(100_000), "}\n".repeat(100_000));
+    std::fs::write(dir.path().join("buildspec.kdl"), deep).unwrap();
+    for args in [&["compile"][..], &["graph"], &["plan", "--changed", "x"], &["lint"]] {
+        let out = buildspec(args, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("buildspec::syntax::too_deep") && err.contains("buildspec.kdl:66"), "{args:?}: {err}");
+    }
+}

@@ -211,10 +211,16 @@ impl Resolver<'_> {
                 return Reference::Dynamic(candidates);
             }
         }
-        let stage_names: Vec<&str> = self.spec.stages.iter().map(|s| s.name.as_str()).collect();
         let bare_word = !value.contains(['/', ':', '@', '.', '$']);
-        let suggestion = names::suggest(value, stage_names.iter().copied().filter(|n| *n != self.spec.stages[id.0].name.value));
-        match (image_ref::is_valid(value), bare_word, suggestion) {
+        let valid = image_ref::is_valid(value);
+        let stage_names = || self.spec.stages.iter().map(|s| s.name.as_str());
+        // Only a bare word or an invalid reference may be a misspelt stage.
+        let suggestion = if valid && !bare_word {
+            None
+        } else {
+            names::suggest(value, stage_names().filter(|n| *n != self.spec.stages[id.0].name.value))
+        };
+        match (valid, bare_word, suggestion) {
             (true, true, Some(it)) | (false, _, Some(it)) => {
                 diags.push(
                     Diagnostic::error(Code::UnknownStage, value.span, format!("no stage named `{}`", value.value))
@@ -226,6 +232,7 @@ impl Resolver<'_> {
             }
             (true, _, _) => Reference::Image,
             (false, _, None) => {
+                let stage_names: Vec<&str> = stage_names().collect();
                 let help = if stage_names.is_empty() {
                     "write an image reference such as \"debian:bookworm-slim\"".to_owned()
                 } else {

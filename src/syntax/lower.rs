@@ -123,6 +123,14 @@ fn normalize_path(path: &str) -> String {
 /// its errors into diagnostics: through the fast reader when the text is
 /// in its subset, else through the kdl crate (spans moved by `base`).
 fn parse_kdl(text: &str, base: usize, diags: &mut Diagnostics) -> Option<KdlDocument> {
+    if let Some(at) = super::depth::too_deep(text) {
+        diags.push(
+            Diagnostic::error(Code::TooDeep, Span::new(base + at, 1), format!("blocks nested more than {} deep", super::depth::MAX_DEPTH))
+                .label("this block is one too many")
+                .help("a spec needs a few levels (stage, step, mount); flatten the generated text, or close the blocks it left open"),
+        );
+        return None;
+    }
     if let Some(doc) = super::kdl_subset::parse(text, base) {
         return Some(doc);
     }

@@ -1,6 +1,7 @@
 //! KDL text → typed [`Spec`](crate::spec::Spec), with every problem of the
 //! spec file and the files it includes reported as a spanned diagnostic.
 
+pub mod depth;
 pub mod kdl_subset;
 mod lower;
 pub mod names;
