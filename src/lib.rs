@@ -133,7 +133,7 @@ pub fn compile_parsed(parsed: &syntax::ParsedSpec, opts: &CompileOpts) -> Result
         return Err(fail(diags.into_sorted()));
     }
     diags.extend(parsed.diagnostics.iter().cloned());
-    let built = { let __t = std::time::Instant::now(); let v = graph::build(&parsed.spec); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("graph::build {:?}", __t.elapsed()); } v };
+    let built = graph::build(&parsed.spec);
     diags.extend(built.diagnostics);
     let graph = match built.value {
         Some(graph) if !diags.has_errors() => graph,
@@ -170,8 +170,7 @@ pub fn compile_parsed(parsed: &syntax::ParsedSpec, opts: &CompileOpts) -> Result
             git_ignored: opts.git_ignored.as_deref(),
         },
     );
-    { let __t = std::time::Instant::now(); graph.validate(); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("validate {:?}", __t.elapsed()); } }
-    let __t = std::time::Instant::now();
+    graph.validate();
     let graph = match &opts.lock {
         None => graph,
         Some(lock) => match lock::pin(graph, lock) {
@@ -186,7 +185,6 @@ pub fn compile_parsed(parsed: &syntax::ParsedSpec, opts: &CompileOpts) -> Result
         diags.extend(passes::ungateable_tests(&graph));
     }
     diags.extend(emit::check(&graph, &opts.frontend));
-    if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("lock+checks {:?}", __t.elapsed()); }
     let diagnostics = diags.into_sorted();
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(fail(diagnostics));
@@ -194,7 +192,7 @@ pub fn compile_parsed(parsed: &syntax::ParsedSpec, opts: &CompileOpts) -> Result
     let locate = |offset: usize| sources.locate(offset);
     let spec_name = sources.locate(0).name;
     let emit_opts = emit::EmitOpts { spec_name: &spec_name, locate: &locate, syntax: opts.frontend.syntax() };
-    let (dockerfile, instructions) = { let __t = std::time::Instant::now(); let v = emit::emit_dockerfile(&graph, &emit_opts); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("emit {:?}", __t.elapsed()); } v };
+    let (dockerfile, instructions) = emit::emit_dockerfile(&graph, &emit_opts);
     let dockerignore = emit::emit_dockerignore(&graph, &spec_name);
     Ok(Compiled { dockerfile, dockerignore, instructions, graph, warnings: diagnostics, sources: sources.clone() })
 }

@@ -11,17 +11,21 @@ pub struct SourceFile {
     /// Where the file starts in its [`Sources`]' offset space (0 for the
     /// spec file itself).
     pub base: usize,
+    /// Where each line after the first starts, found on first use (so
+    /// `line_of` is a binary search, not a count from the top).
+    line_starts: std::sync::OnceLock<Arc<[usize]>>,
 }
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> SourceFile {
-        SourceFile { name: name.into(), text: text.into(), base: 0 }
+        SourceFile { name: name.into(), text: text.into(), base: 0, line_starts: Default::default() }
     }
 
     /// 1-based line number of a byte offset into this file's own text.
     pub fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        let starts = self.line_starts.get_or_init(|| self.text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1).collect());
+        starts.partition_point(|&start| start <= end) + 1
     }
 }
 
@@ -72,7 +76,7 @@ impl Sources {
     /// Adds an included file at [`Sources::next_base`] and returns that base.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<Arc<str>>) -> usize {
         let base = self.next_base();
-        self.files.push(SourceFile { name: name.into(), text: text.into(), base });
+        self.files.push(SourceFile { name: name.into(), text: text.into(), base, line_starts: Default::default() });
         base
     }
 

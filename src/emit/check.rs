@@ -18,9 +18,10 @@ pub fn check(graph: &Graph, frontend: &crate::Frontend) -> Vec<Diagnostic> {
                 "pass --syntax {version} (the engine then fetches that frontend image), or do without it"
             ))
     };
+    let managers = graph.package_managers();
     for id in &graph.order {
         let stage = graph.stage(*id);
-        let manager = graph.package_manager(*id);
+        let manager = managers[id.0];
         graph::build::for_each_step(&stage.steps, &mut |step| match &step.kind {
             StepKind::Copy(copy) if built_in => {
                 for exclude in &copy.excludes {

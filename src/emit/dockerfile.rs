@@ -84,14 +84,16 @@ pub fn emit_dockerfile(graph: &Graph, opts: &EmitOpts<'_>) -> (String, Vec<Instr
     }
     out.push_str(&format!("{GENERATED_HEADER}{}. Edit the spec, not this file.\n", opts.spec_name));
     let mut all = Vec::new();
+    let mut counted: LineCount = (0, 0);
     if !graph.args.is_empty() {
         out.push('\n');
         for arg in &graph.args {
             let ins = arg_instruction(&arg.name, arg.default.as_ref().map(|d| d.as_str()));
-            push(&mut out, &mut all, ins);
+            push(&mut out, &mut all, &mut counted, ins);
         }
     }
     let gates = GatePlan::new(graph);
+    let inherited = Inherited::of(graph);
     for id in &graph.order {
         let stage = graph.stage(*id);
         out.push_str(&format!(
@@ -100,11 +102,11 @@ pub fn emit_dockerfile(graph: &Graph, opts: &EmitOpts<'_>) -> (String, Vec<Instr
             stage.name.value,
             (opts.locate)(stage.span.offset)
         ));
-        for mut ins in stage_instructions(graph, stage, &gates) {
+        for mut ins in stage_instructions(graph, stage, &gates, &inherited) {
             if let Some(origin) = &mut ins.origin {
                 origin.stage = stage.name.value.clone();
             }
-            push(&mut out, &mut all, ins);
+            push(&mut out, &mut all, &mut counted, ins);
         }
         if gates.needs_gate_stage(*id) {
             let gate = gate_stage_name(graph, stage);
@@ -113,22 +115,28 @@ pub fn emit_dockerfile(graph: &Graph, opts: &EmitOpts<'_>) -> (String, Vec<Instr
             let mut from = ins("FROM", format!("{} AS {gate}", stage.name.value));
             from.origin = origin.clone();
             from.reads.stages = vec![stage.name.value.clone()];
-            push(&mut out, &mut all, from);
+            push(&mut out, &mut all, &mut counted, from);
             let mut mkdir = gate_dir_instruction(graph, *id);
             mkdir.origin = origin;
-            push(&mut out, &mut all, mkdir);
+            push(&mut out, &mut all, &mut counted, mkdir);
         }
     }
     if graph.order.last() != Some(&graph.target) {
         out.push_str(&format!("\n{DEFAULT_TARGET_COMMENT}\n"));
         let ins = ins("FROM", &graph.stage(graph.target).name.value);
-        push(&mut out, &mut all, ins);
+        push(&mut out, &mut all, &mut counted, ins);
     }
     (out, all)
 }
 
-fn push(out: &mut String, all: &mut Vec<Instruction>, mut ins: Instruction) {
-    ins.line = out.matches('\n').count() + 1;
+/// Lines of the text so far: `(bytes counted, newlines in them)`, so each
+/// line is counted once (counting from the top each time was quadratic).
+type LineCount = (usize, usize);
+
+fn push(out: &mut String, all: &mut Vec<Instruction>, counted: &mut LineCount, mut ins: Instruction) {
+    counted.1 += out[counted.0..].matches('\n').count();
+    counted.0 = out.len();
+    ins.line = counted.1 + 1;
     out.push_str(&ins.text);
     out.push('\n');
     all.push(ins);
@@ -150,13 +158,44 @@ fn arg_instruction(name: &str, default: Option<&str>) -> Instruction {
     }
 }
 
-fn stage_instructions(graph: &Graph, stage: &Stage, gates: &GatePlan) -> Vec<Instruction> {
+/// What each stage takes over from the stages it derives from, found for
+/// all stages in one pass over the graph (asking per stage walked each
+/// stage's whole `from=` chain: quadratic in a long chain).
+struct Inherited {
+    workdirs: Vec<Option<String>>,
+    managers: Vec<Option<PackageManager>>,
+    posix_shell: Vec<bool>,
+}
+
+impl Inherited {
+    fn of(graph: &Graph) -> Inherited {
+        let finals = crate::passes::facts::final_workdirs(graph);
+        let workdirs = (0..graph.stages.len()).map(|i| crate::passes::facts::initial_workdir_given(graph, StageId(i), &finals)).collect();
+        let managers = graph.package_managers();
+        let posix_shell = graph.over_base_chains(true, |posix, stage| {
+            let mut posix = posix;
+            crate::graph::build::for_each_step(&stage.steps, &mut |step| {
+                if let StepKind::Shell(shell) = &step.kind {
+                    posix = is_posix_shell(shell);
+                }
+            });
+            posix
+        });
+        Inherited { workdirs, managers, posix_shell }
+    }
+}
+
+fn stage_instructions(graph: &Graph, stage: &Stage, gates: &GatePlan, inherited: &Inherited) -> Vec<Instruction> {
     let mut res = Vec::new();
     let platform = stage.platform.as_ref().map(|p| format!("--platform={} ", p.value)).unwrap_or_default();
     res.push(ins("FROM", format!("{platform}{} AS {}", stage.from.value, stage.name.value)));
     res[0].origin = Some(Origin { stage: String::new(), span: stage.span, fused_tests: Vec::new() });
     res[0].reads.stages = stage.base.stages().iter().map(|c| graph.stage(*c).name.value.clone()).collect();
-    let mut cx = StageCx { manager: graph.package_manager(stage.id), workdir: crate::passes::facts::initial_workdir(graph, stage.id), posix_shell: starts_with_posix_shell(graph, stage) };
+    let posix_shell = match stage.base {
+        crate::graph::Base::Stage(base) => inherited.posix_shell[base.0],
+        _ => true,
+    };
+    let mut cx = StageCx { manager: inherited.managers[stage.id.0], workdir: inherited.workdirs[stage.id.0].clone(), posix_shell };
     for (i, step) in stage.steps.iter().enumerate() {
         if let Some(test) = gates.made_before(stage.id, i) {
             res.push(gate_dir_instruction(graph, test));
@@ -168,6 +207,7 @@ fn stage_instructions(graph: &Graph, stage: &Stage, gates: &GatePlan) -> Vec<Ins
     // them in that order).
     let mut in_order: Vec<StageId> = stage.gates.clone();
     in_order.sort_by_key(|t| graph.order.iter().position(|o| o == t));
+    // (few gates per stage: the scan is short)
     for gate in &in_order {
         let test = graph.stage(*gate);
         let source = if gates.anchored(*gate) { test.name.value.clone() } else { gate_stage_name(graph, test) };
@@ -212,20 +252,6 @@ fn is_posix_shell(shell: &[crate::source::Spanned<String>]) -> bool {
         let name = sh.rsplit('/').next().unwrap_or("");
         matches!(name, "sh" | "bash" | "ash" | "dash" | "zsh" | "ksh")
     })
-}
-
-/// Whether a stage starts with a POSIX shell: the default, unless a stage
-/// it derives from ends with another `shell`.
-fn starts_with_posix_shell(graph: &Graph, stage: &Stage) -> bool {
-    let crate::graph::Base::Stage(base) = stage.base else { return true };
-    let base = graph.stage(base);
-    let mut posix = starts_with_posix_shell(graph, base);
-    crate::graph::build::for_each_step(&base.steps, &mut |step| {
-        if let StepKind::Shell(shell) = &step.kind {
-            posix = is_posix_shell(shell);
-        }
-    });
-    posix
 }
 
 fn step_instructions(step: &Step, cx: &mut StageCx, res: &mut Vec<Instruction>) {

@@ -45,7 +45,8 @@ pub struct GatePlan {
 impl GatePlan {
     pub fn new(graph: &Graph) -> GatePlan {
         let mut plan = GatePlan::default();
-        let emitted = |id: &StageId| graph.order.contains(id);
+        let in_order: BTreeSet<StageId> = graph.order.iter().copied().collect();
+        let emitted = |id: &StageId| in_order.contains(id);
         plan.gated = graph.stages.iter().filter(|s| emitted(&s.id)).flat_map(|s| s.gates.iter().copied()).collect();
         if plan.gated.is_empty() || reads_root_of_a_stage(graph) {
             return plan;

@@ -48,12 +48,15 @@ pub fn add_cache_mounts(mut graph: Graph) -> Graph {
             }
         });
     }
+    // Mounts change no workdir and no base: both are found once.
+    let finals = crate::passes::facts::final_workdirs(&graph);
+    let managers = graph.package_managers();
     for i in 0..graph.stages.len() {
         let id = StageId(i);
-        let apt = graph.package_manager(id) == Some(PackageManager::Apt);
+        let apt = managers[i] == Some(PackageManager::Apt);
         let mut rewrites = Vec::new();
         let mut as_root = true;
-        let workdirs = crate::passes::facts::workdirs(&graph, id);
+        let workdirs = crate::passes::facts::workdirs_from(&graph, id, crate::passes::facts::initial_workdir_given(&graph, id, &finals));
         // cargo's target directory (build outputs) may live in a cache mount
         // when nothing ships or copies it out of this stage.
         let cargo_target = |wd: Option<&String>| {

@@ -74,21 +74,42 @@ pub fn normalize(path: &str) -> String {
 }
 
 /// The workdir a stage starts with: its base stage's last workdir, or
-/// `None` (the image's own, not known here).
+/// `None` (the image's own, not known here). Walks the stage's `from=`
+/// chain: a pass asking for every stage uses [`final_workdirs`] instead.
 pub fn initial_workdir(graph: &Graph, id: StageId) -> Option<String> {
+    let chain = graph.base_chain(id);
+    let root = *chain.last().expect("one stage");
+    let mut wd = match &graph.stage(root).base {
+        Base::Scratch => Some("/".to_owned()),
+        _ => None,
+    };
+    for &stage in chain[1..].iter().rev() {
+        for step in &graph.stage(stage).steps {
+            wd = after_step(step, wd.as_deref());
+        }
+    }
+    wd
+}
+
+/// The workdir each stage ends with, for every stage at once: O(stages +
+/// steps).
+pub fn final_workdirs(graph: &Graph) -> Vec<Option<String>> {
+    graph.over_base_chains(None, |wd: Option<String>, stage| {
+        let mut wd = wd;
+        for step in &stage.steps {
+            wd = after_step(step, wd.as_deref());
+        }
+        wd
+    })
+}
+
+/// [`initial_workdir`] given every stage's [`final_workdirs`].
+pub fn initial_workdir_given(graph: &Graph, id: StageId, finals: &[Option<String>]) -> Option<String> {
     match &graph.stage(id).base {
-        Base::Stage(base) => final_workdir(graph, *base),
+        Base::Stage(base) => finals[base.0].clone(),
         Base::Scratch => Some("/".to_owned()),
         _ => None,
     }
-}
-
-fn final_workdir(graph: &Graph, id: StageId) -> Option<String> {
-    let mut wd = initial_workdir(graph, id);
-    for step in &graph.stage(id).steps {
-        wd = after_step(step, wd.as_deref());
-    }
-    wd
 }
 
 /// The workdir after `step`.
@@ -104,7 +125,12 @@ pub fn after_step(step: &Step, workdir: Option<&str>) -> Option<String> {
 
 /// The workdir before each step of a stage.
 pub fn workdirs(graph: &Graph, id: StageId) -> Vec<Option<String>> {
-    let mut wd = initial_workdir(graph, id);
+    workdirs_from(graph, id, initial_workdir(graph, id))
+}
+
+/// The workdir before each step of a stage that starts in `initial`.
+pub fn workdirs_from(graph: &Graph, id: StageId, initial: Option<String>) -> Vec<Option<String>> {
+    let mut wd = initial;
     let mut res = Vec::new();
     for step in &graph.stage(id).steps {
         res.push(wd.clone());

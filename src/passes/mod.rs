@@ -70,26 +70,26 @@ pub fn run_all(graph: Graph, opts: &PassOpts<'_>) -> Graph {
     let mut graph = graph;
     if opts.optimize {
         let known = Known { context_files: opts.context_files, own_files: opts.own_files, git_ignored: opts.git_ignored };
-        graph = { let __t = std::time::Instant::now(); let g = exclude_by_default(graph, &known); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("exclude_by_default {:?}", __t.elapsed()); } g };
-        graph = { let __t = std::time::Instant::now(); let g = split_dependencies(graph, opts.context_files, opts.manifests); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("split_dependencies {:?}", __t.elapsed()); } g };
-        graph = { let __t = std::time::Instant::now(); let g = drop_repeated_vet(graph); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("drop_repeated_vet {:?}", __t.elapsed()); } g };
-        graph = { let __t = std::time::Instant::now(); let g = add_cache_mounts(graph); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("add_cache_mounts {:?}", __t.elapsed()); } g };
-        graph = { let __t = std::time::Instant::now(); let g = npm_ci_offline(graph); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("npm_ci_offline {:?}", __t.elapsed()); } g };
-        graph = { let __t = std::time::Instant::now(); let g = order_steps(graph, opts.changes); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("order_steps {:?}", __t.elapsed()); } g };
-        graph = { let __t = std::time::Instant::now(); let g = share_common_prefixes(graph); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("share_common_prefixes {:?}", __t.elapsed()); } g };
-        graph = { let __t = std::time::Instant::now(); let g = copy_from_earliest(graph); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("copy_from_earliest {:?}", __t.elapsed()); } g };
-        graph = { let __t = std::time::Instant::now(); let g = branch_tests(graph); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("branch_tests {:?}", __t.elapsed()); } g };
-        graph = { let __t = std::time::Instant::now(); let g = runtime_hygiene(graph); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("runtime_hygiene {:?}", __t.elapsed()); } g };
+        graph = exclude_by_default(graph, &known);
+        graph = split_dependencies(graph, opts.context_files, opts.manifests);
+        graph = drop_repeated_vet(graph);
+        graph = add_cache_mounts(graph);
+        graph = npm_ci_offline(graph);
+        graph = order_steps(graph, opts.changes);
+        graph = share_common_prefixes(graph);
+        graph = copy_from_earliest(graph);
+        graph = branch_tests(graph);
+        graph = runtime_hygiene(graph);
         if opts.gate_tests {
-            graph = { let __t = std::time::Instant::now(); let g = fuse_tests(graph); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("fuse_tests {:?}", __t.elapsed()); } g };
+            graph = fuse_tests(graph);
         }
     }
     if opts.gate_tests {
-        graph = { let __t = std::time::Instant::now(); let g = gate_tests(graph); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("gate_tests {:?}", __t.elapsed()); } g };
+        graph = gate_tests(graph);
     }
-    graph = { let __t = std::time::Instant::now(); let g = prune_unreachable(graph, opts.target); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("prune_unreachable {:?}", __t.elapsed()); } g };
+    graph = prune_unreachable(graph, opts.target);
     if opts.optimize {
-        graph = { let __t = std::time::Instant::now(); let g = allowlist_context(graph); if std::env::var_os("BS_PASS_TIMES").is_some() { eprintln!("allowlist_context {:?}", __t.elapsed()); } g };
+        graph = allowlist_context(graph);
     }
     graph
 }

@@ -32,9 +32,11 @@ use crate::spec::{Step, StepKind};
 pub type ChangeCounts = BTreeMap<String, u32>;
 
 pub fn order_steps(mut graph: Graph, changes: Option<&ChangeCounts>) -> Graph {
+    // Reordering keeps every WORKDIR in place: the stages' workdirs stay.
+    let finals = facts::final_workdirs(&graph);
     for i in 0..graph.stages.len() {
         let id = StageId(i);
-        let workdirs = facts::workdirs(&graph, id);
+        let workdirs = facts::workdirs_from(&graph, id, facts::initial_workdir_given(&graph, id, &finals));
         let steps = std::mem::take(&mut graph.stages[i].steps);
         let (steps, rewrites) = order_stage(steps, &workdirs, changes, id, &graph, schedule);
         graph.stages[i].steps = steps;

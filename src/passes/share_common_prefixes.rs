@@ -35,23 +35,37 @@ fn does_work(kind: &StepKind) -> bool {
 
 /// The first group of stages (by written order) that share a useful
 /// prefix, and its length.
+/// The first stage (in emit order) with a shared prefix, and the stages it
+/// shares its longest prefix with. Only stages with the same base,
+/// platform and first step can share one, so stages are grouped by those
+/// first and only a group's members are compared: O(stages + steps) per
+/// call rather than every pair.
 fn find_group(graph: &Graph) -> Option<(Vec<StageId>, usize)> {
     let ids: Vec<StageId> = graph.order.clone();
+    let memo: Vec<std::cell::OnceCell<Vec<String>>> = vec![std::cell::OnceCell::new(); graph.stages.len()];
+    let texts = |id: StageId| memo[id.0].get_or_init(|| texts(graph, id));
+    let group_key = |id: StageId| {
+        let stage = graph.stage(id);
+        let first = stage.steps.first().map(crate::emit::step_text)?;
+        Some((format!("{:?}", stage.base), stage.platform.as_ref().map(|p| p.value.clone()), first))
+    };
+    let mut groups: std::collections::HashMap<_, Vec<usize>> = std::collections::HashMap::new();
+    for (x, &id) in ids.iter().enumerate() {
+        if let Some(key) = group_key(id) {
+            groups.entry(key).or_default().push(x);
+        }
+    }
     for (x, &a) in ids.iter().enumerate() {
         let sa = graph.stage(a);
         if matches!(sa.base, Base::Dynamic { .. }) {
             continue;
         }
-        let ta = texts(graph, a);
+        let Some(group) = group_key(a).and_then(|key| groups.get(&key)) else { continue };
         let limit = sa.steps.iter().position(|s| matches!(s.kind, StepKind::Arg(_))).unwrap_or(sa.steps.len());
         let mut best: Option<(Vec<StageId>, usize)> = None;
-        for &b in &ids[x + 1..] {
-            let sb = graph.stage(b);
-            if sb.base != sa.base || sb.platform.as_ref().map(|p| &p.value) != sa.platform.as_ref().map(|p| &p.value) {
-                continue;
-            }
-            let tb = texts(graph, b);
-            let k = ta.iter().zip(&tb).take(limit).take_while(|(p, q)| p == q).count();
+        for &y in group.iter().filter(|&&y| y > x) {
+            let b = ids[y];
+            let k = texts(a).iter().zip(texts(b)).take(limit).take_while(|(p, q)| p == q).count();
             if k == 0 || !sa.steps[..k].iter().any(|s| does_work(&s.kind)) {
                 continue;
             }

@@ -57,12 +57,14 @@ pub fn detect(script: &str) -> Option<&'static Preset> {
 
 pub fn split_dependencies(mut graph: Graph, context: Option<&BTreeSet<String>>, manifests: &BTreeMap<String, String>) -> Graph {
     let Some(context) = context else { return graph };
+    // A split adds a `deps` block, never a WORKDIR: the workdirs stay.
+    let finals = facts::final_workdirs(&graph);
     for i in 0..graph.stages.len() {
         let id = StageId(i);
         if graph.stages[i].steps.iter().any(|s| matches!(s.kind, StepKind::Deps(_))) {
             continue;
         }
-        let workdirs = facts::workdirs(&graph, id);
+        let workdirs = facts::workdirs_from(&graph, id, facts::initial_workdir_given(&graph, id, &finals));
         match find_split(&graph.stages[i].steps, &workdirs, context, manifests) {
             Some(Found::Split(split)) => {
                 let dest = workdirs[split.run_idx].clone().expect("checked known");
