@@ -34,7 +34,7 @@ binary = os.environ["BUILDSPEC"]
 runs = int(os.environ["BENCH_RUNS"])
 scale = int(os.environ["BENCH_SCALE"])
 shapes = os.environ["BENCH_SHAPES"].split()
-SIZES = {"steps": [625, 2500, 10000], "mixed": [625, 2500, 10000], "fan-in": [62, 250, 1000], "chain": [625, 2500, 10000]}
+SIZES = {"steps": [625, 2500, 10000, 40000], "mixed": [625, 2500, 10000, 40000], "fan-in": [62, 250, 1000, 4000], "chain": [625, 2500, 10000, 40000]}
 
 def spec(shape, n):
     out = ["buildspec 1"]

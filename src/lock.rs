@@ -157,6 +157,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_lock_file_nested_100000_deep_is_an_error_not_an_abort() {
+        let text = format!("lock 1\n{}{}", "a {\n".repeat(100_000), "}\n".repeat(100_000));
+        match parse(&text) {
+            Err(LockError::Invalid { line, message }) => {
+                assert_eq!(line, 2 + crate::syntax::depth::MAX_DEPTH);
+                assert!(message.contains("nested"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn a_lock_reads_back_what_it_wrote() {
         let digest = format!("sha256:{}", "a".repeat(64));
         let lock = Lock { images: [("debian:bookworm-slim".to_owned(), digest.clone()), ("127.0.0.1:5000/x/y:1".to_owned(), digest)].into() };

@@ -63,14 +63,16 @@ pub fn add_cache_mounts(mut graph: Graph) -> Graph {
             let path = format!("{}/target", wd?.trim_end_matches('/'));
             outputs_unused(&graph, id, &path).then_some(path)
         };
-        let targets: Vec<Option<String>> = workdirs.iter().map(|wd| cargo_target(wd.as_ref())).collect();
-        let mut steps = std::mem::take(&mut graph.stages[i].steps);
+        // Asked only for cargo's RUNs, once per workdir: the answer reads
+        // the whole graph.
+        let mut targets: std::collections::HashMap<Option<String>, Option<String>> = std::collections::HashMap::new();
+        // A copy, not taken out: the cargo question reads this stage too.
+        let mut steps = graph.stages[i].steps.clone();
         let mut index = 0;
         visit(&mut steps, &mut |step: &mut Step, top: bool| {
             if top {
                 index += 1;
             }
-            let target_dir = targets.get(index - 1).cloned().flatten();
             let span = step.span;
             match &mut step.kind {
                 StepKind::User(user) => {
@@ -78,6 +80,13 @@ pub fn add_cache_mounts(mut graph: Graph) -> Graph {
                         || matches!(&user.value, crate::spec::User::Name(n) if n == "root" || n.starts_with("root:") || n == "0" || n.starts_with("0:"));
                 }
                 StepKind::Run(run) if as_root => {
+                    let target_dir = match detect(&run.script) {
+                        Some(preset) if preset.name == "cargo" => {
+                            let wd = workdirs.get(index - 1).cloned().flatten();
+                            targets.entry(wd.clone()).or_insert_with(|| cargo_target(wd.as_ref())).clone()
+                        }
+                        _ => None,
+                    };
                     if let Some(added) = add_to_run(run, &named, target_dir.as_deref()) {
                         rewrites.push(Rewrite { pass: "add_cache_mounts", stage: id, message: added, span });
                     }

@@ -14,7 +14,8 @@ use crate::passes::facts;
 use crate::spec::{AddSource, StepKind};
 
 pub fn allowlist_context(mut graph: Graph) -> Graph {
-    let mut reads: Vec<String> = Vec::new();
+    // A set: asking a list whether it holds each path was quadratic.
+    let mut reads: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut whole = false;
     for id in &graph.order {
         for_each_step(&graph.stage(*id).steps, &mut |step| {
@@ -22,8 +23,8 @@ pub fn allowlist_context(mut graph: Graph) -> Graph {
                 let p = facts::normalize(path);
                 if p.is_empty() {
                     whole = true;
-                } else if !reads.contains(&p) {
-                    reads.push(p);
+                } else {
+                    reads.insert(p);
                 }
             };
             match &step.kind {
@@ -41,7 +42,7 @@ pub fn allowlist_context(mut graph: Graph) -> Graph {
     if whole || reads.iter().any(|r| r.contains('$')) {
         return graph;
     }
-    reads.sort();
+    let reads: Vec<String> = reads.into_iter().collect();
     let message = if reads.is_empty() {
         "the build reads no file of the context: .dockerignore leaves it all out".to_owned()
     } else {
