@@ -9,6 +9,9 @@
 //! ```text
 //! run "npm ci"  ⇒  RUN --mount=type=cache,target=/root/.npm,id=buildspec-npm npm ci
 //! ```
+//!
+//! Cost: O(stages + steps); the question whether cargo's `target/` is read
+//! elsewhere walks the graph once per cargo RUN's workdir.
 
 use crate::graph::{Graph, Rewrite, StageId};
 use crate::passes::split_dependencies::detect;

@@ -26,6 +26,10 @@
 //! A test that another stage builds on, copies or binds from, or that is
 //! the target itself keeps its state, as its files are then part of an
 //! image.
+//!
+//! Cost: O(moves × (stages + steps)): each move rescans the graph for the
+//! next (`rewrite_until_done`); a move is rare (a test per builder at
+//! most).
 
 use crate::graph::{Base, Graph, Rewrite, StageId};
 use crate::source::Spanned;

@@ -23,6 +23,9 @@
 //! Only builder stages with no `arg` before the split (args do not carry
 //! over to the next stage) and no `platform=` are split; only absolute
 //! source paths without `$` or wildcards are followed.
+//!
+//! Cost: O(moves × (stages + steps)): each move rescans the graph for the
+//! next (`rewrite_until_done`), at most one move per copy from a stage.
 
 use crate::graph::{Graph, Rewrite, StageId};
 use crate::source::Spanned;

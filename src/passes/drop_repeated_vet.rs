@@ -18,6 +18,8 @@
 //! `-run=RE`, `-timeout=D`, `-parallel=N`), nothing else on the line but
 //! more `&&` commands, and no quoting or shell syntax the check would have
 //! to understand.
+//!
+//! Cost: O(steps).
 
 use crate::graph::{Graph, Rewrite};
 use crate::source::Spanned;

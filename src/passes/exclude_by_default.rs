@@ -25,6 +25,8 @@
 //! leave PATH out. The spec's own `exclude`s come after the defaults.
 //! Cost: one walk over the steps, then one check of each default against
 //! the named paths: O(steps + defaults × named).
+//!
+//! Cost: O(steps + context files · patterns).
 
 use std::collections::BTreeSet;
 

@@ -32,6 +32,9 @@
 //! test), a multi-line part under the `set -e` a multi-line RUN has, a
 //! one-line part under `set +e`, as `sh -c` would run it, and a failing
 //! part stops the step with its status.
+//!
+//! Cost: O(fusions × (stages + steps)): each fusion rescans the graph
+//! (`rewrite_until_done`), at most one per test.
 
 use crate::graph::{reachable, Base, EdgeKind, Graph, Rewrite, StageId};
 use crate::source::Spanned;

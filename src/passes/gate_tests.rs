@@ -15,6 +15,9 @@
 //! A test the runtime already needs (the runtime copies out of it) gates it
 //! without help; a test that derives from the runtime cannot gate it and is
 //! left alone (reported when compiling as a warning).
+//!
+//! Cost: O(runtimes × gating tests × (stages + edges)): a reachability walk
+//! per pair.
 
 use crate::graph::{reachable, Dep, EdgeKind, Graph, Rewrite};
 use crate::spec::Role;

@@ -18,6 +18,8 @@
 //! that mount the npm cache are rewritten; a command that already says
 //! `--offline`, `--prefer-online` or any of the three flags keeps its own
 //! choice.
+//!
+//! Cost: O(steps).
 
 use crate::graph::{Graph, Rewrite};
 use crate::source::Spanned;

@@ -20,6 +20,12 @@
 //! `inputs=`; two RUNs keep their order; copies that write overlapping
 //! paths keep their order; a copy does not move before a RUN whose output
 //! it might overwrite, except `packages`, which writes only system paths.
+//!
+//! Cost: O(n log n) per stage of n steps, times the depth of the paths
+//! copied, plus the precedence edges it finds (see `precedence_edges`):
+//! linear in n, except where many copies write relative paths under an
+//! unknown workdir beside absolute ones, or use one arg on both sides of
+//! its declaration.
 
 use std::collections::BTreeMap;
 

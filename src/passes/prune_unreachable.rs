@@ -5,6 +5,8 @@
 //! builder "a" …; builder "b" …; runtime "app" from="a" …
 //! --target app  ⇒  stages a, app (b dropped)
 //! ```
+//!
+//! Cost: O((stages + edges) log stages).
 
 use crate::graph::{reachable, topological_order, Graph, Rewrite, StageId};
 

@@ -13,6 +13,9 @@
 //! would replace the link with a directory), nor where the destination is
 //! relative to a workdir this pass cannot see. The chown merge assumes the
 //! directory holds only what the copy put there.
+//!
+//! Cost: O(steps) per runtime stage, plus its `from=` chain for the
+//! workdirs.
 
 use crate::graph::{Graph, Rewrite, StageId};
 use crate::passes::facts::{self, PathKey};

@@ -13,6 +13,9 @@
 //! shared, and a prefix stops before an `arg` (args do not carry over
 //! from one stage to the next). When one stage is the whole prefix, the
 //! others start from it instead of from a new stage.
+//!
+//! Cost: O(stages + steps) per shared group found (stages are grouped by
+//! base, platform and first step before any comparison).
 
 use crate::graph::{Base, Graph, Rewrite, Stage, StageId};
 use crate::source::Spanned;

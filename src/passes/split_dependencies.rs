@@ -16,6 +16,9 @@
 //! start of the build script (`npm ci && …`), it is taken out of it.
 //! Assumed: the fetch writes nothing the source copy brings from the
 //! context (keep `node_modules`, `target`, `.venv` out of the context).
+//!
+//! Cost: O(stages + steps), with each stage's inherited workdir found once
+//! for all.
 
 mod cargo;
 
