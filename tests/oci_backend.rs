@@ -201,6 +201,31 @@ fn zstd_layers_are_written_and_read_back() {
     assert!(stderr(&out).contains("context file"), "{}", stderr(&out));
 }
 
+/// A base image whose layer blob does not hash to its digest is refused,
+/// naming the layer, and nothing of it reaches the cache.
+#[test]
+fn a_base_layer_that_does_not_match_its_digest_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = busybox_base(tmp.path(), &tmp.path().join("base-cache"));
+    let layout = tmp.path().join("base-layout");
+    let blobs = layout.join("blobs/sha256");
+    let largest = std::fs::read_dir(&blobs).unwrap().map(|e| e.unwrap().path()).max_by_key(|p| std::fs::metadata(p).unwrap().len()).unwrap();
+    let mut bytes = std::fs::read(&largest).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    // A new file, not a write in place: layout blobs are hard links into
+    // the cache that built them.
+    std::fs::remove_file(&largest).unwrap();
+    std::fs::write(&largest, bytes).unwrap();
+    let ctx = write_spec(tmp.path(), "tampered", "    run \"true\"");
+    let cache = tmp.path().join("cache");
+    let out = build_command(&ctx, &cache, &base, &format!("oci:{}", tmp.path().join("out").display())).output().unwrap();
+    assert!(!out.status.success(), "a tampered base layer was used");
+    let name = largest.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(stderr(&out).contains("does not match its digest") && stderr(&out).contains(&name[..12]), "{}", stderr(&out));
+    check_cache(&cache);
+}
+
 /// Cache, secret (file and env), ssh, bind and tmpfs mounts reach the
 /// RUN as BuildKit's do, and none of them ends up in a layer.
 #[test]

@@ -627,7 +627,7 @@ impl Builder<'_> {
         } else {
             let tmp = tempfile::Builder::new().prefix("x").tempdir_in(self.scratch.path()).map_err(io_ctx("unpacking a layer"))?;
             crate::oci::extract::extract(&mut tar, tmp.path())
-                .map_err(|e| Error::Io { doing: "unpacking a layer".into(), error: io::Error::other(e.to_string()) })?;
+                .map_err(|e| Error::Io { doing: format!("unpacking layer {}", layer.digest), error: io::Error::other(e.to_string()) })?;
             Some(tmp)
         };
         let (diff_id, _) = tar.finish().map_err(io_ctx("decompressing a layer"))?;

@@ -6,10 +6,37 @@
 //! is replaced, not written through; hard links must point inside the
 //! root, at a regular file; device nodes and FIFOs are skipped (counted).
 //! OCI whiteouts delete, opaque markers empty a directory.
+//!
+//! A layer is bounded as it is read, before any of it is kept: it may
+//! expand to at most [`Limits::max_bytes`] and hold at most
+//! [`Limits::max_entries`] entries (a gzip or tar bomb stops there), and no
+//! metadata record (a PAX header, a GNU long name) may be larger than
+//! [`Limits::max_record`] (the tar reader holds those in memory).
 
+use std::cell::Cell;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// How much one layer may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Uncompressed bytes of the whole tar.
+    pub max_bytes: u64,
+    /// Entries, metadata records included.
+    pub max_entries: u64,
+    /// Bytes of one metadata record (PAX header, GNU long name or link).
+    pub max_record: u64,
+}
+
+impl Default for Limits {
+    /// 32 GiB, 4,000,000 entries, 1 MiB per record: several times the
+    /// largest layers of toolchain and CUDA images.
+    fn default() -> Limits {
+        Limits { max_bytes: 32 << 30, max_entries: 4_000_000, max_record: 1 << 20 }
+    }
+}
 
 /// Why an entry was refused.
 #[derive(Debug, thiserror::Error)]
@@ -20,9 +47,53 @@ pub enum Error {
     HardlinkEscape { path: String, target: String },
     #[error("layer entry {path:?} has an unsupported type")]
     Unsupported { path: String },
+    #[error("the layer expands to more than {limit} bytes (the limit): a decompression bomb, or a layer too large to build with")]
+    TooLarge { limit: u64 },
+    #[error("the layer holds more than {limit} entries (the limit)")]
+    TooManyEntries { limit: u64 },
+    #[error("the layer has a metadata record (PAX header or long name) larger than {limit} bytes (the limit)")]
+    RecordTooLarge { limit: u64 },
     #[error("reading the layer: {0}")]
     Io(#[from] io::Error),
 }
+
+/// What [`Bounded`] ran into, so the error says which limit it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exceeded {
+    Bytes,
+    Record,
+}
+
+/// The reader under the tar reader: counts every byte against the layer's
+/// limit, and the bytes read since the last entry came out against what
+/// that entry's data and one metadata record may take. The tar reader
+/// reads metadata records into memory while it looks for the next entry;
+/// this stops it before a huge one.
+struct Bounded<R> {
+    inner: R,
+    read: u64,
+    max_bytes: u64,
+    /// Bytes that may still be read before the next entry comes out.
+    allowance: Rc<Cell<u64>>,
+    exceeded: Rc<Cell<Option<Exceeded>>>,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let allowed = self.allowance.get().min(self.max_bytes.saturating_sub(self.read));
+        if allowed == 0 && !buf.is_empty() {
+            let which = if self.read >= self.max_bytes { Exceeded::Bytes } else { Exceeded::Record };
+            self.exceeded.set(Some(which));
+            return Err(io::Error::other("layer limit reached"));
+        }
+        let take = buf.len().min(usize::try_from(allowed).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..take])?;
+        self.read += n as u64;
+        self.allowance.set(self.allowance.get() - n as u64);
+        Ok(n)
+    }
+}
+
 
 /// What an extraction did besides writing files.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -82,15 +153,49 @@ fn remove_any(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Extracts an uncompressed layer tar into `root`.
+/// Extracts an uncompressed layer tar into `root`, within the default
+/// [`Limits`].
 pub fn extract(layer: impl Read, root: &Path) -> Result<Report, Error> {
-    use std::os::unix::fs::PermissionsExt;
+    extract_within(layer, root, Limits::default())
+}
+
+/// Extracts an uncompressed layer tar into `root`, within `limits`.
+pub fn extract_within(layer: impl Read, root: &Path, limits: Limits) -> Result<Report, Error> {
+    // Headers of the entries between two that come out: one record each.
+    let between = limits.max_record + 8 * 512;
+    let allowance = Rc::new(Cell::new(between));
+    let exceeded = Rc::new(Cell::new(None));
+    let bounded = Bounded { inner: layer, read: 0, max_bytes: limits.max_bytes, allowance: allowance.clone(), exceeded: exceeded.clone() };
+    let limit_error = |error: io::Error| match exceeded.get() {
+        Some(Exceeded::Bytes) => Error::TooLarge { limit: limits.max_bytes },
+        Some(Exceeded::Record) => Error::RecordTooLarge { limit: limits.max_record },
+        None => Error::Io(error),
+    };
     let mut report = Report::default();
-    let mut archive = tar::Archive::new(layer);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
+    let mut archive = tar::Archive::new(bounded);
+    let mut entries_seen = 0u64;
+    for entry in archive.entries().map_err(limit_error)? {
+        let mut entry = entry.map_err(limit_error)?;
+        entries_seen += 1;
+        if entries_seen > limits.max_entries {
+            return Err(Error::TooManyEntries { limit: limits.max_entries });
+        }
+        // This entry's data (padded), then the next entry's headers.
+        allowance.set((entry.size().saturating_add(511) / 512 * 512).saturating_add(between));
+        extract_entry(&mut entry, root, &mut report).map_err(|e| match e {
+            Error::Io(io) => limit_error(io),
+            other => other,
+        })?;
+    }
+    Ok(report)
+}
+
+/// Writes one entry under `root`.
+fn extract_entry<R: Read>(entry: &mut tar::Entry<'_, R>, root: &Path, report: &mut Report) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    {
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let Some(parts) = confine(&raw) else { continue };
+        let Some(parts) = confine(&raw) else { return Ok(()) };
         let (name, parents) = parts.split_last().expect("not empty");
         let dir = parent_dir(root, parents, &raw)?;
         // Whiteouts.
@@ -99,12 +204,12 @@ pub fn extract(layer: impl Read, root: &Path) -> Result<Report, Error> {
                 remove_any(&child?.path())?;
             }
             report.whiteouts += 1;
-            continue;
+            return Ok(());
         }
         if let Some(gone) = name.strip_prefix(".wh.") {
             remove_any(&dir.join(gone))?;
             report.whiteouts += 1;
-            continue;
+            return Ok(());
         }
         let dest = dir.join(name);
         let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
@@ -124,7 +229,7 @@ pub fn extract(layer: impl Read, root: &Path) -> Result<Report, Error> {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 remove_any(&dest)?;
                 let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&dest)?;
-                io::copy(&mut entry, &mut file)?;
+                io::copy(entry, &mut file)?;
                 file.set_permissions(fs::Permissions::from_mode(mode))?;
             }
             tar::EntryType::Symlink => {
@@ -150,14 +255,14 @@ pub fn extract(layer: impl Read, root: &Path) -> Result<Report, Error> {
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 report.skipped_devices.push(parts.join("/"));
-                continue;
+                return Ok(());
             }
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink => continue,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink => return Ok(()),
             _ => return Err(Error::Unsupported { path: raw }),
         }
         report.written += 1;
     }
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -307,5 +412,147 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(fs::metadata(s.root.join("app/run")).unwrap().permissions().mode() & 0o777, 0o755);
         assert_eq!(fs::read_link(s.root.join("app/link")).unwrap(), Path::new("run"));
+    }
+
+    fn header(name: &str, kind: tar::EntryType, size: u64) -> tar::Header {
+        let mut header = tar::Header::new_ustar();
+        header.as_ustar_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_entry_type(kind);
+        header.set_mode(0o644);
+        header.set_size(size);
+        header.set_cksum();
+        header
+    }
+
+    fn small_limits() -> Limits {
+        Limits { max_bytes: 1 << 20, max_entries: 100, max_record: 64 << 10 }
+    }
+
+    #[test]
+    fn a_hard_link_to_a_symlink_is_refused() {
+        let s = sandbox();
+        let target = s.outside.join("secret").display().to_string();
+        let tar = evil_tar(&[("l", tar::EntryType::Symlink, &target, b""), ("h", tar::EntryType::Link, "l", b"")]);
+        let err = extract(tar.as_slice(), &s.root).unwrap_err();
+        assert!(matches!(err, Error::HardlinkEscape { .. }), "{err}");
+        outside_untouched(&s);
+    }
+
+    #[test]
+    fn duplicate_entries_replace_what_came_before() {
+        let s = sandbox();
+        let target = s.outside.display().to_string();
+        let tar = evil_tar(&[
+            ("f", tar::EntryType::Regular, "", b"first"),
+            ("f", tar::EntryType::Regular, "", b"second"),
+            ("d", tar::EntryType::Directory, "", b""),
+            ("d/x", tar::EntryType::Regular, "", b"x"),
+            ("d", tar::EntryType::Regular, "", b"now a file"),
+            ("l", tar::EntryType::Symlink, &target, b""),
+            ("l", tar::EntryType::Directory, "", b""),
+            ("l/inside", tar::EntryType::Regular, "", b"in"),
+        ]);
+        extract(tar.as_slice(), &s.root).unwrap();
+        assert_eq!(fs::read_to_string(s.root.join("f")).unwrap(), "second");
+        assert_eq!(fs::read_to_string(s.root.join("d")).unwrap(), "now a file");
+        assert!(fs::symlink_metadata(s.root.join("l")).unwrap().is_dir());
+        assert_eq!(fs::read_to_string(s.root.join("l/inside")).unwrap(), "in");
+        outside_untouched(&s);
+    }
+
+    #[test]
+    fn an_opaque_whiteout_climbing_out_empties_only_the_root() {
+        let s = sandbox();
+        let tar = evil_tar(&[("a", tar::EntryType::Regular, "", b"1"), ("../../outside/.wh..wh..opq", tar::EntryType::Regular, "", b""), ("../../.wh..wh..opq", tar::EntryType::Regular, "", b"")]);
+        extract(tar.as_slice(), &s.root).unwrap();
+        assert_eq!(fs::read_dir(&s.root).unwrap().count(), 0);
+        outside_untouched(&s);
+    }
+
+    #[test]
+    fn a_huge_pax_record_stops_at_its_limit_without_reading_it_into_memory() {
+        let s = sandbox();
+        let declared = 8u64 << 30; // 8 GiB of record, streamed: never held
+        let header = header("PaxHeaders/x", tar::EntryType::XHeader, declared);
+        let layer = io::Cursor::new(header.as_bytes().to_vec()).chain(io::repeat(b'9').take(declared));
+        let err = extract_within(layer, &s.root, small_limits()).unwrap_err();
+        assert!(matches!(err, Error::RecordTooLarge { limit } if limit == 64 << 10), "{err}");
+    }
+
+    #[test]
+    fn malformed_pax_records_are_errors_or_ignored_never_a_write_outside() {
+        for record in [&b"garbage without a length\n"[..], b"99999999999999999999 path=x\n", b"12 path=../../outside/p\n", b"5 a\n", b"\xff\xfe\n"] {
+            let s = sandbox();
+            let mut tar = Vec::new();
+            tar.extend_from_slice(header("PaxHeaders/x", tar::EntryType::XHeader, record.len() as u64).as_bytes());
+            tar.extend_from_slice(record);
+            tar.resize(tar.len().div_ceil(512) * 512, 0);
+            tar.extend_from_slice(header("plain", tar::EntryType::Regular, 1).as_bytes());
+            tar.push(b'x');
+            tar.resize(tar.len().div_ceil(512) * 512 + 1024, 0);
+            let _ = extract(tar.as_slice(), &s.root);
+            outside_untouched(&s);
+        }
+    }
+
+    #[test]
+    fn long_names_are_confined_and_an_over_long_component_is_an_error() {
+        let s = sandbox();
+        let deep = format!("{}file", "d/".repeat(2000));
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        builder.append_data(&mut h, &deep, &b"x"[..]).unwrap();
+        let tar = builder.into_inner().unwrap();
+        extract(tar.as_slice(), &s.root).unwrap();
+        assert!(s.root.join(&deep).is_file());
+        let long = format!("../{}", "n".repeat(300));
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        builder.append_data(&mut h, "placeholder", &b"x"[..]).unwrap();
+        let mut tar = builder.into_inner().unwrap();
+        // A GNU long name record naming a 300-byte component.
+        let mut raw = Vec::new();
+        let mut ln = tar::Header::new_gnu();
+        ln.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+        ln.set_entry_type(tar::EntryType::GNULongName);
+        ln.set_size(long.len() as u64 + 1);
+        ln.set_cksum();
+        raw.extend_from_slice(ln.as_bytes());
+        raw.extend_from_slice(long.as_bytes());
+        raw.push(0);
+        raw.resize(raw.len().div_ceil(512) * 512, 0);
+        raw.append(&mut tar);
+        let err = extract(raw.as_slice(), &s.root).unwrap_err();
+        assert!(matches!(err, Error::Io(_)), "{err}");
+        outside_untouched(&s);
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_size_limit() {
+        use std::io::Write;
+        let s = sandbox();
+        let size = 64u64 << 20;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(header("zeros", tar::EntryType::Regular, size).as_bytes()).unwrap();
+        io::copy(&mut io::repeat(0).take(size), &mut gz).unwrap();
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 1 << 20, "{} bytes compressed", bomb.len());
+        let err = extract_within(flate2::read::GzDecoder::new(bomb.as_slice()), &s.root, small_limits()).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { limit } if limit == 1 << 20), "{err}");
+    }
+
+    #[test]
+    fn a_tar_bomb_stops_at_the_entry_limit() {
+        let s = sandbox();
+        let names: Vec<String> = (0..150).map(|i| format!("f{i}")).collect();
+        let entries: Vec<(&str, tar::EntryType, &str, &[u8])> = names.iter().map(|n| (n.as_str(), tar::EntryType::Regular, "", &b""[..])).collect();
+        let tar = evil_tar(&entries);
+        let err = extract_within(tar.as_slice(), &s.root, small_limits()).unwrap_err();
+        assert!(matches!(err, Error::TooManyEntries { limit: 100 }), "{err}");
+        assert!(extract_within(evil_tar(&entries[..100]).as_slice(), &s.root, small_limits()).is_ok());
     }
 }
