@@ -1,0 +1,2 @@
+FROM debian:bookworm-slim
+RUN --mount=type=nfs,target=/x true

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs the fuzz targets (fuzz/, cargo-fuzz on the nightly toolchain) for a bounded time
+# each and reports the executions and crashes per target. The working corpus grows in
+# fuzz/corpus/TARGET (not committed); the committed seeds are fuzz/seeds/TARGET; a crash
+# is saved in fuzz/artifacts/TARGET and fails the run.
+#
+# Usage: scripts/fuzz.sh [TARGET...]     (default: every target)
+# Environment:
+#   FUZZ_SECONDS=60        time per target
+#   FUZZ_SANITIZER=none    or address (slower; our code has no unsafe of its own)
+#   FUZZ_OUT=PATH          the report (default fuzz/results.md, not committed)
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+SECONDS_EACH="${FUZZ_SECONDS:-60}"
+SANITIZER="${FUZZ_SANITIZER:-none}"
+OUT="${FUZZ_OUT:-$REPO/fuzz/results.md}"
+[[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; exit 0; }
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+TARGETS=("$@")
+[[ ${#TARGETS[@]} -gt 0 ]] || mapfile -t TARGETS < <(cargo +nightly fuzz list)
+cargo +nightly fuzz build -s "$SANITIZER"
+{
+    echo "Command: \`FUZZ_SECONDS=$SECONDS_EACH FUZZ_SANITIZER=$SANITIZER scripts/fuzz.sh ${*}\` ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
+    echo
+    echo "| target | seconds | executions | exec/s | crashes |"
+    echo "|---|---|---|---|---|"
+} > "$OUT"
+failed=0
+for t in "${TARGETS[@]}"; do
+    mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
+    log="$(mktemp)"
+    set +e
+    cargo +nightly fuzz run -s "$SANITIZER" "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
+        -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 >"$log" 2>&1
+    rc=$?
+    set -e
+    runs="$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)"
+    runs="${runs:-0}"
+    crashes="$(find "fuzz/artifacts/$t" -type f | wc -l)"
+    echo "| $t | $SECONDS_EACH | $runs | $((runs / SECONDS_EACH)) | $crashes |" >> "$OUT"
+    echo "[fuzz] $t: $runs executions in ${SECONDS_EACH}s, $crashes crashes (rc $rc)" >&2
+    if [[ $rc -ne 0 || $crashes -gt 0 ]]; then
+        failed=1
+        tail -40 "$log" >&2
+    fi
+    rm -f "$log"
+done
+cat "$OUT"
+exit "$failed"
