@@ -56,7 +56,7 @@ pub fn add_cache_mounts(mut graph: Graph) -> Graph {
     let managers = graph.package_managers();
     for i in 0..graph.stages.len() {
         let id = StageId(i);
-        let apt = managers[i] == Some(PackageManager::Apt);
+        let apt = managers[id.0] == Some(PackageManager::Apt);
         let mut rewrites = Vec::new();
         let mut as_root = true;
         let workdirs = crate::passes::facts::workdirs_from(&graph, id, crate::passes::facts::initial_workdir_given(&graph, id, &finals));

@@ -376,8 +376,7 @@ fn schedule(
             succs[y].push(x);
         }
     }
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<((u32, u32, u32, usize), usize)>> =
-        (0..n).filter(|&x| waiting[x] == 0).map(|x| std::cmp::Reverse((key(x), x))).collect();
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<(SortKey, usize)>> = (0..n).filter(|&x| waiting[x] == 0).map(|x| std::cmp::Reverse((key(x), x))).collect();
     let mut res = Vec::with_capacity(n);
     while let Some(std::cmp::Reverse((_, next))) = ready.pop() {
         res.push(segment[next]);
@@ -391,6 +390,10 @@ fn schedule(
     debug_assert_eq!(res.len(), n, "precedence only points backwards");
     res
 }
+
+/// How a step ranks among those ready: urgency, stability, changes, its
+/// written place.
+type SortKey = (u32, u32, u32, usize);
 
 /// The args of a stage and which steps use each: `(position, uses)`.
 type ArgUses<'a> = [(usize, &'a [bool])];

@@ -11,6 +11,7 @@ pub mod engine;
 #[allow(dead_code)]
 pub mod registry;
 mod split;
+#[allow(unused_imports)]
 pub use split::{split_dockerfile, SplitInstruction};
 
 pub fn root() -> PathBuf {
