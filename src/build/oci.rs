@@ -621,7 +621,10 @@ impl Builder<'_> {
         }
         let file = fs::File::open(self.store.path(&layer.digest)).map_err(io_ctx("unpacking a layer"))?;
         let tar = crate::oci::layer::decompress(&layer.media_type, file).map_err(io_ctx("unpacking a layer"))?;
-        let mut tar = crate::oci::digest::HashingReader::new(tar);
+        // Bounded here too: hashing reads what follows the tar's end, and
+        // the whole stream when the directory exists already.
+        let max_bytes = crate::oci::extract::Limits::default().max_bytes;
+        let mut tar = crate::oci::digest::HashingReader::new(io::Read::take(tar, max_bytes + 1));
         let staged = if dir.exists() {
             None
         } else {
@@ -630,7 +633,10 @@ impl Builder<'_> {
                 .map_err(|e| Error::Io { doing: format!("unpacking layer {}", layer.digest), error: io::Error::other(e.to_string()) })?;
             Some(tmp)
         };
-        let (diff_id, _) = tar.finish().map_err(io_ctx("decompressing a layer"))?;
+        let (diff_id, size) = tar.finish().map_err(io_ctx("decompressing a layer"))?;
+        if size > max_bytes {
+            return Err(Error::Io { doing: format!("unpacking layer {}", layer.digest), error: io::Error::other(crate::oci::extract::Error::TooLarge { limit: max_bytes }.to_string()) });
+        }
         if check && diff_id != layer.diff_id {
             return Err(Error::Io { doing: "checking a cached layer".into(), error: io::Error::other(format!("it decompresses to {diff_id}, not {}", layer.diff_id)) });
         }

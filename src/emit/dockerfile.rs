@@ -172,7 +172,7 @@ impl Inherited {
         let finals = crate::passes::facts::final_workdirs(graph);
         let workdirs = (0..graph.stages.len()).map(|i| crate::passes::facts::initial_workdir_given(graph, StageId(i), &finals)).collect();
         let managers = graph.package_managers();
-        let posix_shell = graph.over_base_chains(true, |posix, stage| {
+        let posix_shell = graph.over_base_chains(|_| true, |posix, stage| {
             let mut posix = posix;
             crate::graph::build::for_each_step(&stage.steps, &mut |step| {
                 if let StepKind::Shell(shell) = &step.kind {

@@ -129,11 +129,12 @@ impl Graph {
     /// The stage and the stages it is built on (`from=` a stage), nearest
     /// first: the last one starts from an image, scratch or a stage chosen
     /// by an arg. (The graph has no cycles: `build` refuses them.)
-    /// A value for every stage, folded along its `from=` chain: `at_root`
-    /// for what a chain starts from (an image, scratch), then `step(value
-    /// of the base, stage)` for each stage. One visit per stage; no
-    /// recursion, so a chain of any length is fine.
-    pub fn over_base_chains<T: Clone>(&self, at_root: T, step: impl Fn(T, &Stage) -> T) -> Vec<T> {
+    /// A value for every stage, folded along its `from=` chain:
+    /// `at_root(stage)` for what the chain's first stage starts from (its
+    /// image, scratch), then `step(value of the base, stage)` for each
+    /// stage. One visit per stage; no recursion, so a chain of any length
+    /// is fine.
+    pub fn over_base_chains<T: Clone>(&self, at_root: impl Fn(&Stage) -> T, step: impl Fn(T, &Stage) -> T) -> Vec<T> {
         let n = self.stages.len();
         let mut values: Vec<Option<T>> = vec![None; n];
         for start in 0..n {
@@ -148,8 +149,8 @@ impl Graph {
             }
             for &stage in pending.iter().rev() {
                 let inherited = match self.stage(stage).base {
-                    Base::Stage(on) => values[on.0].clone().unwrap_or_else(|| at_root.clone()),
-                    _ => at_root.clone(),
+                    Base::Stage(on) => values[on.0].clone().unwrap_or_else(|| at_root(self.stage(stage))),
+                    _ => at_root(self.stage(stage)),
                 };
                 values[stage.0] = Some(step(inherited, self.stage(stage)));
             }
@@ -161,7 +162,7 @@ impl Graph {
     pub fn package_managers(&self) -> Vec<Option<crate::spec::PackageManager>> {
         // The chain's root decides; a dynamic base resolves to a stage or an
         // image by its default, which the per-stage walk handles.
-        let roots = self.over_base_chains(None, |root: Option<StageId>, stage| root.or(Some(stage.id)));
+        let roots = self.over_base_chains(|_| None, |root: Option<StageId>, stage| root.or(Some(stage.id)));
         roots.into_iter().map(|root| root.and_then(|r| self.package_manager(r))).collect()
     }
 

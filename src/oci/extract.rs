@@ -10,8 +10,8 @@
 //! A layer is bounded as it is read, before any of it is kept: it may
 //! expand to at most [`Limits::max_bytes`] and hold at most
 //! [`Limits::max_entries`] entries (a gzip or tar bomb stops there), and no
-//! metadata record (a PAX header, a GNU long name) may be larger than
-//! [`Limits::max_record`] (the tar reader holds those in memory).
+//! entry's metadata records (PAX headers, GNU long names) may together be
+//! larger than [`Limits::max_record`] (the tar reader holds them in memory).
 
 use std::cell::Cell;
 use std::fs;
@@ -26,7 +26,8 @@ pub struct Limits {
     pub max_bytes: u64,
     /// Entries, metadata records included.
     pub max_entries: u64,
-    /// Bytes of one metadata record (PAX header, GNU long name or link).
+    /// Bytes of the metadata records (PAX headers, GNU long names and
+    /// links) before one entry, in all.
     pub max_record: u64,
 }
 
@@ -51,7 +52,7 @@ pub enum Error {
     TooLarge { limit: u64 },
     #[error("the layer holds more than {limit} entries (the limit)")]
     TooManyEntries { limit: u64 },
-    #[error("the layer has a metadata record (PAX header or long name) larger than {limit} bytes (the limit)")]
+    #[error("the layer has metadata records (PAX headers, long names) before one entry larger than {limit} bytes in all (the limit)")]
     RecordTooLarge { limit: u64 },
     #[error("reading the layer: {0}")]
     Io(#[from] io::Error),

@@ -94,7 +94,8 @@ pub fn initial_workdir(graph: &Graph, id: StageId) -> Option<String> {
 /// The workdir each stage ends with, for every stage at once: O(stages +
 /// steps).
 pub fn final_workdirs(graph: &Graph) -> Vec<Option<String>> {
-    graph.over_base_chains(None, |wd: Option<String>, stage| {
+    let at_root = |stage: &crate::graph::Stage| matches!(stage.base, Base::Scratch).then(|| "/".to_owned());
+    graph.over_base_chains(at_root, |wd: Option<String>, stage| {
         let mut wd = wd;
         for step in &stage.steps {
             wd = after_step(step, wd.as_deref());
@@ -363,4 +364,30 @@ pub fn rewrite_commands(script: &str, rewrite: impl Fn(Option<&[&str]>, &[&str])
         })
         .collect();
     changed.then(|| lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The workdirs found for all stages at once are those found per stage
+    /// by walking each chain.
+    #[test]
+    fn final_workdirs_agree_with_the_walk_per_stage() {
+        let spec = r#"builder "s" from="scratch" { copy "a" to="/a"; }
+builder "t" from="s" { workdir "x"; copy "b"; }
+builder "u" from="t" { workdir "/abs"; workdir "rel"; }
+builder "v" from="debian:bookworm-slim" { workdir "w"; }
+builder "w" from="v" { copy "c"; }
+builder "z" from="debian:bookworm-slim" { workdir "/z"; }
+runtime "app" from="u" { copy "/a" from="w" to="/b"; copy "/z" from="z" to="/z"; }"#;
+        let source = crate::source::SourceFile::new("buildspec.kdl", spec.to_owned());
+        let graph = crate::graph::build(&crate::syntax::parse(&source).spec).value.expect("a graph");
+        let finals = final_workdirs(&graph);
+        for stage in &graph.stages {
+            assert_eq!(initial_workdir_given(&graph, stage.id, &finals), initial_workdir(&graph, stage.id), "{}", stage.name.value);
+        }
+        assert_eq!(initial_workdir(&graph, graph.find("t").unwrap()).as_deref(), Some("/"));
+        assert_eq!(initial_workdir(&graph, graph.find("app").unwrap()).as_deref(), Some("/abs/rel"));
+    }
 }

@@ -33,6 +33,7 @@ pub fn too_deep(text: &str) -> Option<usize> {
                 depth = depth.saturating_sub(1);
                 i += 1;
             }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => i = after_multi_line(bytes, i + 3),
             b'"' => i = after_quoted(bytes, i + 1),
             b'#' => i = after_raw(bytes, i),
             b'/' if bytes.get(i + 1) == Some(&b'/') => i = after_line(bytes, i + 2),
@@ -43,9 +44,20 @@ pub fn too_deep(text: &str) -> Option<usize> {
     None
 }
 
+/// Past the `"""` that closes a multi-line string whose text starts at
+/// `i` (escapes as in a quoted string; a lone `"` is text).
+fn after_multi_line(bytes: &[u8], mut i: usize) -> usize {
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => return i + 3,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
 /// Past the `"` that closes a quoted string whose text starts at `i`.
-/// A multi-line `"""` string reads as an empty string and a quoted one,
-/// which hides the same braces.
 fn after_quoted(bytes: &[u8], mut i: usize) -> usize {
     while i < bytes.len() {
         match bytes[i] {
@@ -65,18 +77,32 @@ fn after_raw(bytes: &[u8], i: usize) -> usize {
     if bytes.get(open) != Some(&b'"') {
         return open;
     }
-    let mut j = open + 1;
+    // `#"""…"""#` ends only at `"""` and the hashes; `#"…"#` at `"` and them.
+    let quotes = if bytes[open..].starts_with(b"\"\"\"") { 3 } else { 1 };
+    let mut j = open + quotes;
     while j < bytes.len() {
-        if bytes[j] == b'"' && bytes[j + 1..].iter().take(hashes).filter(|&&b| b == b'#').count() == hashes {
-            return j + 1 + hashes;
+        let closes = bytes[j..].iter().take(quotes).filter(|&&b| b == b'"').count() == quotes
+            && bytes[(j + quotes).min(bytes.len())..].iter().take(hashes).filter(|&&b| b == b'#').count() == hashes;
+        if closes {
+            return j + quotes + hashes;
         }
         j += 1;
     }
     bytes.len()
 }
 
-fn after_line(bytes: &[u8], i: usize) -> usize {
-    bytes[i..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| i + p + 1)
+/// Past the end of a `//` comment: any of KDL's newlines (LF, CR, VT, FF,
+/// NEL, LS, PS) ends it.
+fn after_line(bytes: &[u8], mut i: usize) -> usize {
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' | b'\r' | 0x0b | 0x0c => return i + 1,
+            0xc2 if bytes.get(i + 1) == Some(&0x85) => return i + 2,
+            0xe2 if bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) => return i + 3,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
 }
 
 fn after_block_comment(bytes: &[u8], mut i: usize) -> usize {
@@ -126,6 +152,8 @@ mod tests {
             format!("// {hidden}\nrun"),
             format!("/* /* */ {hidden} */ run"),
             format!("run #true {{ }} \"{hidden}\""),
+            format!("run \"\"\"\n  x \" {hidden} \\\"\"\" \n  \"\"\""),
+            format!("run #\"\"\"\n  \"# {hidden}\n  \"\"\"#"),
         ] {
             assert_eq!(too_deep(&text), None, "{text}");
         }
@@ -134,7 +162,18 @@ mod tests {
     #[test]
     fn braces_after_strings_and_comments_count() {
         let open = "a {".repeat(MAX_DEPTH + 1);
-        for text in [format!("run \"x\" {open}"), format!("// c\n{open}"), format!("/* c */ {open}"), format!("run #\"x\"# {open}")] {
+        for text in [
+            format!("run \"x\" {open}"),
+            format!("// c\n{open}"),
+            format!("/* c */ {open}"),
+            format!("run #\"x\"# {open}"),
+            format!("a \"\"\"\n  x \" y\n  \"\"\"\n{open}"),
+            format!("a #\"\"\"\n  x \"# y\n  \"\"\"#\n{open}"),
+            format!("// c\r{open}"),
+            format!("// c\u{2028}{open}"),
+            format!("// c\u{85}{open}"),
+            format!("// c\u{c}{open}"),
+        ] {
             assert!(too_deep(&text).is_some(), "{text}");
         }
     }
