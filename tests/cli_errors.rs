@@ -82,3 +82,16 @@ fn a_spec_nested_100000_deep_is_one_error() {
         assert!(err.contains("buildspec::syntax::too_deep") && err.contains("buildspec.kdl:66"), "{args:?}: {err}");
     }
 }
+
+/// Found by fuzzing (fuzz/, spec_to_dockerfile): 1.2 KB of unclosed quotes,
+/// braces and `/-` on which the kdl crate's parser backtracks for minutes.
+/// The parse gives up at its deadline: one KDL error, exit 1.
+#[test]
+fn a_file_the_kdl_parser_cannot_finish_is_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root().join("tests/fixtures/fuzz/kdl_parser_backtracks.kdl"), dir.path().join("buildspec.kdl")).unwrap();
+    let out = buildspec(&["compile"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("buildspec::syntax::kdl") && err.contains("gave up"), "{err}");
+}

@@ -134,7 +134,21 @@ fn parse_kdl(text: &str, base: usize, diags: &mut Diagnostics) -> Option<KdlDocu
     if let Some(doc) = super::kdl_subset::parse(text, base) {
         return Some(doc);
     }
-    match KdlDocument::parse(text) {
+    let parsed = match parse_with_deadline(text) {
+        Some(parsed) => parsed,
+        None => {
+            diags.push(
+                Diagnostic::error(Code::KdlSyntax, Span::new(base, 0), "the file is not valid KDL, and the KDL parser gave up looking for where")
+                    .label("somewhere in this file")
+                    .help(format!(
+                        "the parser searched for {} s; look for quotes or braces left open, and `/-` before a block",
+                        CRATE_PARSE_DEADLINE.as_secs()
+                    )),
+            );
+            return None;
+        }
+    };
+    match parsed {
         Ok(mut doc) => {
             if base > 0 {
                 shift_spans(&mut doc, base);
@@ -151,6 +165,28 @@ fn parse_kdl(text: &str, base: usize, diags: &mut Diagnostics) -> Option<KdlDocu
             }
             None
         }
+    }
+}
+
+/// How long the kdl crate may search a file that the fast reader did not
+/// take. Its error-recovering parser backtracks exponentially on some
+/// invalid inputs (found by fuzzing: 1.2 KB of unclosed quotes, braces and
+/// `/-` ran for minutes); valid specs parse in milliseconds.
+const CRATE_PARSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The kdl crate's parse, on a thread of its own so that a parse past the
+/// deadline gives up (`None`) instead of hanging. A thread that gave up is
+/// left to finish on its own; the CLI exits after reporting.
+fn parse_with_deadline(text: &str) -> Option<Result<KdlDocument, kdl::KdlError>> {
+    let (send, receive) = std::sync::mpsc::channel();
+    let owned = text.to_owned();
+    let spawned = std::thread::Builder::new().name("kdl-parse".into()).spawn(move || {
+        let _ = send.send(KdlDocument::parse(&owned));
+    });
+    match spawned {
+        Ok(_) => receive.recv_timeout(CRATE_PARSE_DEADLINE).ok(),
+        // No thread to be had: parse here, without the deadline.
+        Err(_) => Some(KdlDocument::parse(text)),
     }
 }
 
