@@ -364,11 +364,7 @@ fn schedule(
             urgency[y] = urgency[y].min(urgency[x]);
         }
     }
-    let key = |x: usize| {
-        let i = segment[x];
-        let volatility = if classes[i] == Class::ContextCopy { change_count(&steps[i], changes) } else { 0 };
-        (urgency[x], classes[i].score(), volatility, i)
-    };
+    let key = |x: usize| rank(segment[x], urgency[x], steps, classes, changes);
     let mut waiting: Vec<usize> = preds.iter().map(Vec::len).collect();
     let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (x, ps) in preds.iter().enumerate() {
@@ -394,6 +390,13 @@ fn schedule(
 /// How a step ranks among those ready: urgency, stability, changes, its
 /// written place.
 type SortKey = (u32, u32, u32, usize);
+
+/// The [`SortKey`] of step `i`, as urgent as `urgency`; both schedulers
+/// pick by it.
+fn rank(i: usize, urgency: u32, steps: &[Step], classes: &[Class], changes: Option<&ChangeCounts>) -> SortKey {
+    let volatility = if classes[i] == Class::ContextCopy { change_count(&steps[i], changes) } else { 0 };
+    (urgency, classes[i].score(), volatility, i)
+}
 
 /// The args of a stage and which steps use each: `(position, uses)`.
 type ArgUses<'a> = [(usize, &'a [bool])];
@@ -578,12 +581,7 @@ fn schedule_by_pairs(
     let mut res = Vec::new();
     for _ in 0..segment.len() {
         let ready = (0..n).filter(|&x| !done[x] && (0..x).all(|y| done[y] || !precedes(y, x)));
-        let key = |x: usize| {
-            let i = segment[x];
-            let volatility = if classes[i] == Class::ContextCopy { change_count(&steps[i], changes) } else { 0 };
-            (urgency[x], classes[i].score(), volatility, i)
-        };
-        let next = ready.min_by_key(|&x| key(x)).expect("a step is always ready: precedence only points backwards");
+        let next = ready.min_by_key(|&x| rank(segment[x], urgency[x], steps, classes, changes)).expect("a step is always ready: precedence only points backwards");
         done[next] = true;
         res.push(segment[next]);
     }
