@@ -7,13 +7,16 @@
 # Usage: scripts/fuzz.sh [TARGET...]     (default: every target)
 # Environment:
 #   FUZZ_SECONDS=60        time per target
+#   FUZZ_RUNS=N            stop each target after N executions instead (a soak);
+#                          FUZZ_SECONDS then only bounds it (default 6 hours)
 #   FUZZ_SANITIZER=none    or address (slower; our code has no unsafe of its own)
 #   FUZZ_OUT=PATH          the report (default fuzz/results.md, not committed)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
-SECONDS_EACH="${FUZZ_SECONDS:-60}"
+RUNS="${FUZZ_RUNS:-}"
+if [[ -n "$RUNS" ]]; then SECONDS_EACH="${FUZZ_SECONDS:-21600}"; else SECONDS_EACH="${FUZZ_SECONDS:-60}"; fi
 SANITIZER="${FUZZ_SANITIZER:-none}"
 OUT="${FUZZ_OUT:-$REPO/fuzz/results.md}"
 [[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; exit 0; }
@@ -22,7 +25,7 @@ TARGETS=("$@")
 [[ ${#TARGETS[@]} -gt 0 ]] || mapfile -t TARGETS < <(cargo +nightly fuzz list)
 cargo +nightly fuzz build -s "$SANITIZER"
 {
-    echo "Command: \`FUZZ_SECONDS=$SECONDS_EACH FUZZ_SANITIZER=$SANITIZER scripts/fuzz.sh ${*}\` ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
+    echo "Command: \`${RUNS:+FUZZ_RUNS=$RUNS }FUZZ_SECONDS=$SECONDS_EACH FUZZ_SANITIZER=$SANITIZER scripts/fuzz.sh ${*}\` ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
     echo
     echo "| target | seconds | executions | exec/s | crashes |"
     echo "|---|---|---|---|---|"
@@ -31,16 +34,18 @@ failed=0
 for t in "${TARGETS[@]}"; do
     mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
     log="$(mktemp)"
+    started=$SECONDS
     set +e
     cargo +nightly fuzz run -s "$SANITIZER" "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
-        -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 >"$log" 2>&1
+        -max_total_time="$SECONDS_EACH" ${RUNS:+-runs="$RUNS"} -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 >"$log" 2>&1
     rc=$?
     set -e
+    took=$((SECONDS - started)); [[ $took -gt 0 ]] || took=1
     runs="$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)"
     runs="${runs:-0}"
     crashes="$(find "fuzz/artifacts/$t" -type f | wc -l)"
-    echo "| $t | $SECONDS_EACH | $runs | $((runs / SECONDS_EACH)) | $crashes |" >> "$OUT"
-    echo "[fuzz] $t: $runs executions in ${SECONDS_EACH}s, $crashes crashes (rc $rc)" >&2
+    echo "| $t | $took | $runs | $((runs / took)) | $crashes |" >> "$OUT"
+    echo "[fuzz] $t: $runs executions in ${took}s, $crashes crashes (rc $rc)" >&2
     if [[ $rc -ne 0 || $crashes -gt 0 ]]; then
         failed=1
         tail -40 "$log" >&2

@@ -76,7 +76,7 @@ fn man_pages_cover_every_subcommand_and_format_cleanly() {
     assert_eq!(
         names,
         [
-            "buildspec-build.1", "buildspec-compile.1", "buildspec-completions.1", "buildspec-explain.1", "buildspec-generate.1", "buildspec-graph.1",
+            "buildspec-build.1", "buildspec-cache-verify.1", "buildspec-cache.1", "buildspec-compile.1", "buildspec-completions.1", "buildspec-explain.1", "buildspec-generate.1", "buildspec-graph.1",
             "buildspec-import.1", "buildspec-init.1", "buildspec-lint.1", "buildspec-lock.1", "buildspec-man.1", "buildspec-plan.1", "buildspec.1",
         ]
     );

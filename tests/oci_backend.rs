@@ -64,6 +64,9 @@ fn check_cache(cache: &Path) {
         let digest = record["digest"].as_str().unwrap().trim_start_matches("sha256:");
         assert!(blobs.join(digest).exists(), "a step record names a missing blob");
     }
+    // And the CLI's full check agrees (it also unpacks every step's layer).
+    let out = buildspec(&["cache", "verify", "--cache-dir", cache.to_str().unwrap()], cache.parent().unwrap());
+    assert!(out.status.success(), "buildspec cache verify: {}{}", stdout(&out), stderr(&out));
 }
 
 /// Waits until no runc of this cache is running (a killed build's

@@ -579,7 +579,7 @@ impl Builder<'_> {
                     Ok(dir) => return Some((layer, dir)),
                     Err(e) => Some(e.to_string()),
                 },
-                Err(e @ (RegistryError::Transport { .. } | RegistryError::Unauthorized { .. })) => {
+                Err(e) if matches!(e.last(), RegistryError::Transport { .. } | RegistryError::Unauthorized { .. }) => {
                     eprintln!("warning: --cache-from {} is not used for the rest of this build: {e}", self.remotes[i].name);
                     self.remotes.remove(i);
                     continue;

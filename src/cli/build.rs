@@ -275,12 +275,7 @@ fn build_oci(
         }
         ssh.insert(id.to_owned(), socket);
     }
-    let cache_dir = args.cache_dir.clone().or_else(|| std::env::var_os("BUILDSPEC_CACHE_DIR").map(PathBuf::from)).unwrap_or_else(|| {
-        let home = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache")
-        });
-        home.join("buildspec/oci")
-    });
+    let cache_dir = oci_cache_dir(args.cache_dir.as_deref());
     // runc needs absolute paths for bind mounts from the context.
     let context_dir = std::fs::canonicalize(&context_dir)
         .map_err(|e| ui.error(format!("reading the build context {}: {e}", context_dir.display())))?;
@@ -323,4 +318,15 @@ fn build_oci(
         crate::cli::Format::Text => println!("{}", out.manifest_digest),
     }
     Ok(())
+}
+
+/// The `--backend oci` cache: `--cache-dir`, else `$BUILDSPEC_CACHE_DIR`,
+/// else `$XDG_CACHE_HOME/buildspec/oci` (`~/.cache/buildspec/oci`).
+pub fn oci_cache_dir(arg: Option<&std::path::Path>) -> PathBuf {
+    arg.map(PathBuf::from).or_else(|| std::env::var_os("BUILDSPEC_CACHE_DIR").map(PathBuf::from)).unwrap_or_else(|| {
+        let home = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache")
+        });
+        home.join("buildspec/oci")
+    })
 }

@@ -38,10 +38,16 @@ pub fn man(args: &ManArgs, ui: &Ui) -> Result<(), Failed> {
     };
     std::fs::create_dir_all(dir).map_err(|e| ui.error(format!("creating {}: {e}", dir.display())))?;
     let mut pages = vec![("buildspec".to_owned(), cmd.clone())];
-    pages.extend(cmd.get_subcommands().filter(|s| s.get_name() != "help").map(|s| {
-        let name = format!("buildspec-{}", s.get_name());
-        (name.clone(), s.clone().name(name))
-    }));
+    // A page per command, nested ones too (`buildspec-cache-verify`).
+    let mut queue: Vec<(String, clap::Command)> = vec![("buildspec".to_owned(), cmd.clone())];
+    while let Some((prefix, parent)) = queue.pop() {
+        for sub in parent.get_subcommands().filter(|s| s.get_name() != "help") {
+            let name = format!("{prefix}-{}", sub.get_name());
+            pages.push((name.clone(), sub.clone().name(name.clone())));
+            queue.push((name, sub.clone()));
+        }
+    }
+    pages.sort_by(|a, b| a.0.cmp(&b.0));
     // Every page is rendered before the first is written.
     let mut rendered = Vec::new();
     for (name, page_cmd) in pages {

@@ -4,6 +4,7 @@
 
 mod all;
 mod build;
+mod cache;
 mod compile;
 mod completions;
 mod explain;
@@ -71,6 +72,9 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Resolve every image the spec names to a digest, into buildspec.lock.
     Lock(lock::LockArgs),
+    /// Check the `--backend oci` cache: every blob, every step entry.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     Completions(completions::CompletionsArgs),
     /// Print the man page, or write every page into DIR.
@@ -96,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::Lint(args) => lint::run(&args, &ui),
         Command::Import(args) => import::run(&args, &ui),
         Command::Lock(args) => lock::run(&args, &ui),
+        Command::Cache(command) => cache::run(&command, &ui),
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args, &ui),
     };

@@ -16,3 +16,4 @@ pub mod registry_cache;
 pub mod source;
 pub mod stat_cache;
 pub mod store;
+pub mod verify;

@@ -14,6 +14,15 @@
 //! credentials when there are some). Loopback registries (and those in
 //! `BUILDSPEC_INSECURE_REGISTRIES`) are spoken to over plain HTTP, as
 //! docker does.
+//!
+//! Faults: every request (and every blob's whole download or upload) is
+//! tried again with backoff when the fault is transient — a transport
+//! error, a timeout, a body cut short, HTTP 408, 429 or 5xx — and fails
+//! with one line naming what was asked for when it is not, or when the
+//! retries (`BUILDSPEC_REGISTRY_RETRIES`, default 3) are used up. A
+//! registry that sends nothing for `BUILDSPEC_REGISTRY_TIMEOUT` seconds
+//! (default 60) has timed out. A blob is kept only when its bytes match
+//! its digest.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -47,6 +56,53 @@ pub enum Error {
     Unauthorized { registry: String, what: String },
     #[error("{what}: {error}")]
     Io { what: String, error: io::Error },
+    #[error("{last} (gave up after {attempts} attempts)")]
+    Retried { attempts: u32, last: Box<Error> },
+}
+
+impl Error {
+    /// The error itself, not the retries that ended in it.
+    pub fn last(&self) -> &Error {
+        match self {
+            Error::Retried { last, .. } => last.last(),
+            e => e,
+        }
+    }
+
+    /// A fault that asking again may not meet.
+    fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport { .. } => true,
+            Error::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            _ => false,
+        }
+    }
+}
+
+/// Retries after the first failure, and the first wait (doubled each time).
+const DEFAULT_RETRIES: u32 = 3;
+const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(250);
+const DEFAULT_TIMEOUT_SECONDS: u64 = 60;
+
+/// A whole number from the environment; anything else is the default.
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+}
+
+/// Runs `op` until it succeeds, fails for good, or the retries are used up.
+pub(super) fn retrying<T>(mut op: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+    let retries = setting("BUILDSPEC_REGISTRY_RETRIES", DEFAULT_RETRIES.into()).min(20) as u32;
+    let mut attempt = 0;
+    loop {
+        match op() {
+            Err(e) if e.is_transient() && attempt < retries => {
+                std::thread::sleep(FIRST_BACKOFF * 2u32.pow(attempt.min(6)));
+                attempt += 1;
+            }
+            Err(e) if attempt > 0 => return Err(Error::Retried { attempts: attempt + 1, last: Box::new(e) }),
+            done => return done,
+        }
+    }
 }
 
 /// `[HOST[:PORT]/]REPOSITORY[:TAG|@DIGEST]`, normalized as docker does:
@@ -137,9 +193,11 @@ pub(super) struct Session {
 
 impl Session {
     pub(super) fn new(reference: &Reference, scopes: Vec<String>) -> Session {
+        let timeout = std::time::Duration::from_secs(setting("BUILDSPEC_REGISTRY_TIMEOUT", DEFAULT_TIMEOUT_SECONDS).max(1));
         let agent = ureq::AgentBuilder::new()
-            .timeout_connect(std::time::Duration::from_secs(15))
-            .timeout_read(std::time::Duration::from_secs(300))
+            .timeout_connect(timeout.min(std::time::Duration::from_secs(15)))
+            .timeout_read(timeout)
+            .timeout_write(timeout)
             .user_agent(concat!("buildspec/", env!("CARGO_PKG_VERSION")))
             .build();
         Session { agent, base: reference.base_url(), reference: reference.clone(), scopes, authorization: None }
@@ -174,7 +232,12 @@ impl Session {
                 Ok(r) => r,
                 Err(ureq::Error::Status(_, r)) => r,
                 Err(ureq::Error::Transport(t)) => {
-                    return Err(Error::Transport { registry: self.reference.registry.clone(), what: what.to_owned(), message: t.to_string() });
+                    // The kind and its cause, without the URL (`what` names it).
+                    let mut message = t.kind().to_string();
+                    for part in [t.message().map(str::to_owned), std::error::Error::source(&t).map(|e| e.to_string())].into_iter().flatten() {
+                        message = format!("{message}: {part}");
+                    }
+                    return Err(Error::Transport { registry: self.reference.registry.clone(), what: what.to_owned(), message });
                 }
             };
             let status = response.status();
@@ -319,8 +382,8 @@ pub fn resolve(reference: &Reference) -> Result<Resolved, Error> {
     let mut session = Session::new(reference, vec![format!("repository:{}:pull", reference.repository)]);
     let accept = [MEDIA_MANIFEST, MEDIA_INDEX, MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_LIST].join(", ");
     let what = format!("manifest {}", reference.repository);
-    let response = session.send("GET", &session.url(&format!("manifests/{}", reference.reference)), &[("Accept", &accept)], &Body::Empty, &[200], &what)?;
-    let body = read_document(response, &reference.registry, &what)?;
+    let url = session.url(&format!("manifests/{}", reference.reference));
+    let body = retrying(|| read_document(session.send("GET", &url, &[("Accept", &accept)], &Body::Empty, &[200], &what)?, &reference.registry, &what))?;
     let digest = Digest::of(&body);
     let mut platforms = Vec::new();
     if let Ok(index) = serde_json::from_slice::<ImageIndex>(&body) {
@@ -342,9 +405,12 @@ pub fn pull(reference: &Reference, store: &Store, arch: &str) -> Result<Image, E
     let accept = [MEDIA_MANIFEST, MEDIA_INDEX, MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_LIST].join(", ");
     let fetch_manifest = |session: &mut Session, r: &str| -> Result<(Vec<u8>, String), Error> {
         let what = format!("manifest {}", reference.repository);
-        let response = session.send("GET", &session.url(&format!("manifests/{r}")), &[("Accept", &accept)], &Body::Empty, &[200], &what)?;
-        let media = response.content_type().to_owned();
-        let body = read_document(response, &reference.registry, &what)?;
+        let url = session.url(&format!("manifests/{r}"));
+        let (body, media) = retrying(|| {
+            let response = session.send("GET", &url, &[("Accept", &accept)], &Body::Empty, &[200], &what)?;
+            let media = response.content_type().to_owned();
+            Ok((read_document(response, &reference.registry, &what)?, media))
+        })?;
         if let Some(expected) = parse_digest(r)
             && Digest::of(&body) != expected
         {
@@ -388,14 +454,35 @@ pub(super) fn fetch_blob(session: &mut Session, store: &Store, digest: &Digest) 
     let io = |error| Error::Io { what: format!("storing blob {digest}"), error };
     if !store.has(digest) {
         let what = format!("blob {digest}");
-        let response = session.send("GET", &session.url(&format!("blobs/{digest}")), &[], &Body::Empty, &[200], &what)?;
-        let (got, _) = store.put_stream(response.into_reader()).map_err(io)?;
-        if &got != digest {
-            return Err(Error::Protocol { registry, message: format!("blob {digest} arrived as {got}") });
-        }
+        let url = session.url(&format!("blobs/{digest}"));
+        retrying(|| {
+            let response = session.send("GET", &url, &[], &Body::Empty, &[200], &what)?;
+            let mut body = NetworkRead { inner: response.into_reader(), failed: None };
+            match store.put_expected(&mut body, digest) {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(got)) => Err(Error::Protocol { registry: registry.clone(), message: format!("blob {digest} arrived as {got}: the registry serves other bytes under that digest") }),
+                Err(error) => Err(match body.failed.take() {
+                    Some(message) => Error::Transport { registry: registry.clone(), what: format!("reading {what}"), message },
+                    None => io(error),
+                }),
+            }
+        })?;
     }
     store.note_origin(digest, &registry, &session.reference.repository).map_err(io)?;
     Ok(fs::metadata(store.path(digest)).map_err(io)?.len())
+}
+
+/// A response body that remembers its read error, so a body cut short is
+/// told apart from a store that cannot be written.
+struct NetworkRead<R> {
+    inner: R,
+    failed: Option<String>,
+}
+
+impl<R: Read> Read for NetworkRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| self.failed = Some(e.to_string()))
+    }
 }
 
 /// Pushes a built image: blobs (checked, mounted or uploaded), then the
@@ -442,39 +529,52 @@ pub(super) fn push_blobs(session: &mut Session, store: &Store, blobs: &[Digest])
         store.note_origin(digest, &reference.registry, &reference.repository).map_err(|error| Error::Io { what: format!("noting where {digest} is"), error })
     };
     for digest in blobs {
-        let what = format!("blob {digest}");
-        let head = session.send("HEAD", &session.url(&format!("blobs/{digest}")), &[], &Body::Empty, &[200, 404], &what)?;
-        if head.status() == 200 {
-            stats.existing += 1;
-            note(digest)?;
-            continue;
+        match retrying(|| push_blob(session, store, digest))? {
+            Pushed::Existing => stats.existing += 1,
+            Pushed::Mounted => stats.mounted += 1,
+            Pushed::Uploaded => stats.uploaded += 1,
         }
-        let start = match mount_source(&reference, store, digest) {
-            Some(from) => format!("blobs/uploads/?mount={digest}&from={from}"),
-            None => "blobs/uploads/".to_owned(),
-        };
-        let started = session.send("POST", &session.url(&start), &[("Content-Length", "0")], &Body::Empty, &[201, 202], &what)?;
-        if started.status() == 201 {
-            stats.mounted += 1;
-            note(digest)?;
-            continue;
-        }
-        let location = started.header("Location").ok_or_else(|| Error::Protocol { registry: reference.registry.clone(), message: "an upload without a Location".into() })?;
-        let mut url = if location.starts_with("http://") || location.starts_with("https://") { location.to_owned() } else { format!("{}{location}", session.base) };
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(&format!("digest={digest}"));
-        session.send("PUT", &url, &[("Content-Type", "application/octet-stream")], &Body::File(store.path(digest)), &[201, 204], &what)?;
-        stats.uploaded += 1;
         note(digest)?;
     }
     Ok(stats)
 }
 
+enum Pushed {
+    Existing,
+    Mounted,
+    Uploaded,
+}
+
+/// One blob's push, from its `HEAD` to its upload (tried again as a whole:
+/// an upload cut short cannot be resumed where it was).
+fn push_blob(session: &mut Session, store: &Store, digest: &Digest) -> Result<Pushed, Error> {
+    let reference = session.reference.clone();
+    let what = format!("blob {digest}");
+    let head = session.send("HEAD", &session.url(&format!("blobs/{digest}")), &[], &Body::Empty, &[200, 404], &what)?;
+    if head.status() == 200 {
+        return Ok(Pushed::Existing);
+    }
+    let start = match mount_source(&reference, store, digest) {
+        Some(from) => format!("blobs/uploads/?mount={digest}&from={from}"),
+        None => "blobs/uploads/".to_owned(),
+    };
+    let started = session.send("POST", &session.url(&start), &[("Content-Length", "0")], &Body::Empty, &[201, 202], &what)?;
+    if started.status() == 201 {
+        return Ok(Pushed::Mounted);
+    }
+    let location = started.header("Location").ok_or_else(|| Error::Protocol { registry: reference.registry.clone(), message: "an upload without a Location".into() })?;
+    let mut url = if location.starts_with("http://") || location.starts_with("https://") { location.to_owned() } else { format!("{}{location}", session.base) };
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str(&format!("digest={digest}"));
+    session.send("PUT", &url, &[("Content-Type", "application/octet-stream")], &Body::File(store.path(digest)), &[201, 204], &what)?;
+    Ok(Pushed::Uploaded)
+}
+
 /// Puts an OCI manifest under `tag` (its blobs must be there already).
 pub(super) fn put_manifest(session: &mut Session, tag: &str, manifest: &[u8]) -> Result<(), Error> {
     let what = format!("manifest {}/{}:{tag}", session.reference.registry, session.reference.repository);
-    session.send("PUT", &session.url(&format!("manifests/{tag}")), &[("Content-Type", MEDIA_MANIFEST)], &Body::Bytes(manifest), &[201, 204], &what)?;
-    Ok(())
+    let url = session.url(&format!("manifests/{tag}"));
+    retrying(|| session.send("PUT", &url, &[("Content-Type", MEDIA_MANIFEST)], &Body::Bytes(manifest), &[201, 204], &what).map(drop))
 }
 
 /// base64 of `user:password`, for tests and callers building auth files.

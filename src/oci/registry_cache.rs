@@ -70,12 +70,16 @@ impl RegistryCache {
     pub fn fetch(&mut self, key: &Digest, store: &Store) -> Result<Option<LayerRef>, Error> {
         let what = format!("cache entry {}", tag_of(key));
         let url = self.session.url(&format!("manifests/{}", tag_of(key)));
-        let response = self.session.send("GET", &url, &[("Accept", MEDIA_MANIFEST)], &Body::Empty, &[200, 404], &what)?;
-        if response.status() == 404 {
-            return Ok(None);
-        }
         let registry_name = self.session.reference.registry.clone();
-        let body = registry::read_document(response, &registry_name, &what)?;
+        let session = &mut self.session;
+        let body = registry::retrying(|| {
+            let response = session.send("GET", &url, &[("Accept", MEDIA_MANIFEST)], &Body::Empty, &[200, 404], &what)?;
+            if response.status() == 404 {
+                return Ok(None);
+            }
+            registry::read_document(response, &registry_name, &what).map(Some)
+        })?;
+        let Some(body) = body else { return Ok(None) };
         let layer = entry_layer(&body, key).map_err(|message| Error::Protocol { registry: registry_name.clone(), message: format!("{what}: {message}") })?;
         let size = registry::fetch_blob(&mut self.session, store, &layer.digest)?;
         if size != layer.size {
@@ -94,7 +98,8 @@ impl RegistryCache {
             let tag = tag_of(key);
             let what = format!("cache entry {tag}");
             let url = self.session.url(&format!("manifests/{tag}"));
-            let head = self.session.send("HEAD", &url, &[("Accept", MEDIA_MANIFEST)], &Body::Empty, &[200, 404], &what)?;
+            let session = &mut self.session;
+            let head = registry::retrying(|| session.send("HEAD", &url, &[("Accept", MEDIA_MANIFEST)], &Body::Empty, &[200, 404], &what))?;
             if head.status() == 200 {
                 continue;
             }

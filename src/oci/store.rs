@@ -42,19 +42,35 @@ impl Store {
         Ok((digest, size))
     }
 
+    /// Streams a blob that must have `expected` as its digest: one that
+    /// does not is not kept, and its digest is the `Err`.
+    pub fn put_expected(&self, mut reader: impl Read, expected: &Digest) -> io::Result<Result<u64, Digest>> {
+        let (digest, size, _, kept) = self.put_if(|w| io::copy(&mut reader, w), |digest| digest == expected)?;
+        Ok(if kept { Ok(size) } else { Err(digest) })
+    }
+
     /// Writes a blob with a writer function (for layers being produced).
     pub fn put_with<T>(&self, f: impl FnOnce(&mut dyn Write) -> io::Result<T>) -> io::Result<(Digest, u64, T)> {
+        let (digest, size, res, _) = self.put_if(f, |_| true)?;
+        Ok((digest, size, res))
+    }
+
+    /// Writes a blob, kept only when `keep` accepts its digest.
+    fn put_if<T>(&self, f: impl FnOnce(&mut dyn Write) -> io::Result<T>, keep: impl FnOnce(&Digest) -> bool) -> io::Result<(Digest, u64, T, bool)> {
         let tmp = tempfile::NamedTempFile::new_in(self.dir.join("tmp"))?;
         let mut writer = HashingWriter::new(io::BufWriter::new(tmp));
         let res = f(&mut writer)?;
         let (buffered, digest, size) = writer.finish();
+        if !keep(&digest) {
+            return Ok((digest, size, res, false));
+        }
         let tmp = buffered.into_inner().map_err(|e| e.into_error())?;
         tmp.as_file().sync_all()?;
         let dest = self.path(&digest);
         if !dest.exists() {
             tmp.persist(&dest).map_err(|e| e.error)?;
         }
-        Ok((digest, size, res))
+        Ok((digest, size, res, true))
     }
 
     pub fn read(&self, digest: &Digest) -> io::Result<Vec<u8>> {

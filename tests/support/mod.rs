@@ -9,6 +9,8 @@ use std::process::{Command, Output, Stdio};
 #[allow(dead_code)]
 pub mod engine;
 #[allow(dead_code)]
+pub mod fault_proxy;
+#[allow(dead_code)]
 pub mod registry;
 mod split;
 #[allow(unused_imports)]
