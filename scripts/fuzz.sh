@@ -11,6 +11,8 @@
 #                          FUZZ_SECONDS then only bounds it (default 6 hours)
 #   FUZZ_SANITIZER=none    or address (slower; our code has no unsafe of its own)
 #   FUZZ_OUT=PATH          the report (default fuzz/results.md, not committed)
+#   FUZZ_TMPDIR=DIR        where targets make their temporary files (default
+#                          /dev/shm when writable: the store's fsyncs cost nothing there)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +22,8 @@ if [[ -n "$RUNS" ]]; then SECONDS_EACH="${FUZZ_SECONDS:-21600}"; else SECONDS_EA
 SANITIZER="${FUZZ_SANITIZER:-none}"
 OUT="${FUZZ_OUT:-$REPO/fuzz/results.md}"
 [[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; exit 0; }
+TMP_DEFAULT=/tmp; [[ -d /dev/shm && -w /dev/shm ]] && TMP_DEFAULT=/dev/shm
+export TMPDIR="${FUZZ_TMPDIR:-$TMP_DEFAULT}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -gt 0 ]] || mapfile -t TARGETS < <(cargo +nightly fuzz list)
