@@ -849,7 +849,12 @@ impl Builder<'_> {
         skip.extend(parents);
         let spec = crate::build::runc::RunSpec { lowers: &lowers, upper: &upper, args, env: process_env, cwd, uid, gid, host_network, binds, tmpfs };
         self.progress(stage, &what, false);
-        let code = crate::build::runc::run(&spec, &work, &format!("buildspec-{}", &key.hex()[..12])).map_err(io_ctx("running a RUN step in runc"))?;
+        // The id names the container's cgroup too: unique per run, or two
+        // builds of one step at once would share (and tear down) one.
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nth = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("buildspec-{}-{}-{nth}", &key.hex()[..12], std::process::id());
+        let code = crate::build::runc::run(&spec, &work, &id).map_err(io_ctx("running a RUN step in runc"))?;
         *executed += 1;
         if code != 0 {
             let _ = fs::remove_dir_all(&upper);

@@ -44,6 +44,19 @@ pub fn parse(text: &str, base: usize) -> Option<KdlDocument> {
     (reader.pos == reader.bytes.len()).then_some(doc)
 }
 
+/// About where `text` leaves the subset (for a file too large for the
+/// kdl crate to be asked): the first character outside the reader's
+/// classes, or where the reader stopped, whichever comes first.
+pub fn stops_at(text: &str) -> usize {
+    let odd_char = text.char_indices().find(|&(_, c)| !plain_char(c)).map_or(text.len(), |(i, _)| i);
+    let mut reader = Reader { text, bytes: text.as_bytes(), pos: 0, base: 0, depth: 0 };
+    let stopped = match reader.nodes() {
+        Some(_) => reader.pos,
+        None => reader.pos,
+    };
+    odd_char.min(stopped).min(text.len())
+}
+
 /// Characters the reader's simple classes cover: no carriage returns,
 /// control characters, Unicode spaces or newlines, byte-order marks or
 /// the code points KDL refuses.

@@ -134,9 +134,22 @@ fn parse_kdl(text: &str, base: usize, diags: &mut Diagnostics) -> Option<KdlDocu
     if let Some(doc) = super::kdl_subset::parse(text, base) {
         return Some(doc);
     }
+    if text.len() > CRATE_MAX_BYTES {
+        let at = super::kdl_subset::stops_at(text);
+        diags.push(
+            Diagnostic::error(Code::KdlSyntax, Span::new(base + at, 0), format!("a file over {} KiB must be in the KDL subset buildspec reads directly, and this one leaves it here", CRATE_MAX_BYTES >> 10))
+                .label("not in the subset from here")
+                .help("the subset is plain KDL v2 without slashdash, type annotations, carriage returns or escapes in multi-line strings (docs/spec-reference.md); rewrite that, fix the syntax error there, or split the file with `include`"),
+        );
+        return None;
+    }
     let parsed = match parse_with_deadline(text) {
-        Some(parsed) => parsed,
-        None => {
+        Ok(Some(parsed)) => parsed,
+        Err(error) => {
+            diags.push(Diagnostic::error(Code::KdlSyntax, Span::new(base, 0), format!("could not start the KDL parser: {error}")).label("while reading this file"));
+            return None;
+        }
+        Ok(None) => {
             diags.push(
                 Diagnostic::error(Code::KdlSyntax, Span::new(base, 0), "the file is not valid KDL, and the KDL parser gave up looking for where")
                     .label("somewhere in this file")
@@ -156,17 +169,32 @@ fn parse_kdl(text: &str, base: usize, diags: &mut Diagnostics) -> Option<KdlDocu
             Some(doc)
         }
         Err(err) => {
-            for d in err.diagnostics {
+            // The parser recovers and goes on: a file of unclosed blocks
+            // gives thousands of errors, and the first few say it.
+            let total = err.diagnostics.len();
+            let mut last_end = base;
+            for d in err.diagnostics.into_iter().take(MAX_SYNTAX_ERRORS) {
                 let message = d.message.unwrap_or_else(|| "invalid KDL".to_owned());
                 let span = Span::new(base + d.span.offset(), d.span.len());
+                last_end = span.offset + span.len;
                 let mut diag = Diagnostic::error(Code::KdlSyntax, span, message).label(d.label.unwrap_or_else(|| "here".to_owned()));
                 diag.help = d.help.or_else(|| Some("see the KDL v2 syntax at https://kdl.dev".to_owned()));
                 diags.push(diag);
+            }
+            if total > MAX_SYNTAX_ERRORS {
+                diags.push(
+                    Diagnostic::error(Code::KdlSyntax, Span::new(last_end, 0), format!("and {} more KDL syntax errors after these", total - MAX_SYNTAX_ERRORS))
+                        .label("not shown")
+                        .help("fix the first ones: the rest often follow from them"),
+                );
             }
             None
         }
     }
 }
+
+/// The KDL syntax errors shown of one file.
+const MAX_SYNTAX_ERRORS: usize = 20;
 
 /// How long the kdl crate may search a file that the fast reader did not
 /// take. Its error-recovering parser backtracks exponentially on some
@@ -174,20 +202,32 @@ fn parse_kdl(text: &str, base: usize, diags: &mut Diagnostics) -> Option<KdlDocu
 /// `/-` ran for minutes); valid specs parse in milliseconds.
 const CRATE_PARSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The kdl crate's parse, on a thread of its own so that a parse past the
-/// deadline gives up (`None`) instead of hanging. A thread that gave up is
-/// left to finish on its own; the CLI exits after reporting.
-fn parse_with_deadline(text: &str) -> Option<Result<KdlDocument, kdl::KdlError>> {
+/// The kdl crate's parser recurses once per `{`, `/-`, `/*`, type
+/// annotation, and even per `*` or `/` inside a block comment: 300 bytes
+/// of `/- ` overflow a thread's default 2 MiB. Each level eats at least
+/// one byte, so a stack of this much per byte of text (plus
+/// [`CRATE_STACK_BASE`]) cannot overflow, whatever the text. Measured
+/// worst cases: a `{` the depth scan took for a string's costs ~19 KiB
+/// in a debug build, ~N KiB in a release build (tests/cli_errors.rs
+/// drives each kind at the largest size the crate is given).
+const CRATE_STACK_PER_BYTE: usize = if cfg!(debug_assertions) { 48 << 10 } else { 16 << 10 };
+const CRATE_STACK_BASE: usize = 16 << 20;
+/// The largest text the crate is given (a stack of 1 GiB, reserved, not
+/// used): a larger file must be in the fast reader's subset.
+const CRATE_MAX_BYTES: usize = (1 << 30) / CRATE_STACK_PER_BYTE;
+
+/// The kdl crate's parse, on a thread of its own with a stack its text
+/// cannot overflow, so that a parse past the deadline gives up (`Ok(None)`)
+/// instead of hanging. A thread that gave up is left to finish on its own;
+/// the CLI exits after reporting.
+fn parse_with_deadline(text: &str) -> std::io::Result<Option<Result<KdlDocument, kdl::KdlError>>> {
     let (send, receive) = std::sync::mpsc::channel();
     let owned = text.to_owned();
-    let spawned = std::thread::Builder::new().name("kdl-parse".into()).spawn(move || {
+    let stack = CRATE_STACK_BASE + text.len().min(CRATE_MAX_BYTES) * CRATE_STACK_PER_BYTE;
+    std::thread::Builder::new().name("kdl-parse".into()).stack_size(stack).spawn(move || {
         let _ = send.send(KdlDocument::parse(&owned));
-    });
-    match spawned {
-        Ok(_) => receive.recv_timeout(CRATE_PARSE_DEADLINE).ok(),
-        // No thread to be had: parse here, without the deadline.
-        Err(_) => Some(KdlDocument::parse(text)),
-    }
+    })?;
+    Ok(receive.recv_timeout(CRATE_PARSE_DEADLINE).ok())
 }
 
 /// Moves every span of a document `by` bytes along.
