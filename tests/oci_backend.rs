@@ -65,8 +65,11 @@ fn check_cache(cache: &Path) {
         assert!(blobs.join(digest).exists(), "a step record names a missing blob");
     }
     // And the CLI's full check agrees (it also unpacks every step's layer).
-    let out = buildspec(&["cache", "verify", "--cache-dir", cache.to_str().unwrap()], cache.parent().unwrap());
+    let out = buildspec(&["cache", "verify", "--format", "json", "--cache-dir", cache.to_str().unwrap()], cache.parent().unwrap());
     assert!(out.status.success(), "buildspec cache verify: {}{}", stdout(&out), stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let errors = support::schema_errors(&support::schema("cache-verify"), &report);
+    assert!(errors.is_empty(), "cache verify's JSON breaks docs/schemas/cache-verify.schema.json: {errors:?}");
 }
 
 /// Waits until no runc of this cache is running (a killed build's

@@ -27,7 +27,11 @@ pub fn run(command: &CacheCommand, ui: &Ui) -> Result<(), Failed> {
     let dir = crate::cli::build::oci_cache_dir(args.cache_dir.as_deref());
     let report = crate::oci::verify::verify(&dir).map_err(|e| ui.error(format!("verifying the cache {}: {e}", dir.display())))?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("json")),
+        Format::Json => {
+            let mut doc = serde_json::to_value(&report).expect("json");
+            doc["schema_version"] = 1.into();
+            println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        }
         Format::Text => {
             for problem in &report.problems {
                 println!("{problem}");
