@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Crash and concurrency soaks of `--backend oci` (docs/reliability.md).
 #
-#  kills:  SOAK_KILLS native builds and pushes, each SIGKILLed at a random
-#          point (0 to 1.2 × an unkilled build's time), each on a new edit
-#          so there is work to cut short. After each kill: any output layout
-#          is whole or absent; every tenth kill and at the end `buildspec
+#  kills:  SOAK_KILLS SIGKILLs of running native builds and pushes, each at
+#          a random point (0 to 1.1 × an unkilled one-file-edit push's time),
+#          each attempt on a new edit so there is work to cut short (attempts
+#          that end before their kill are not counted). After each kill: any
+#          output layout is whole or absent, any registry tag names only blobs
+#          the registry holds; every tenth attempt and at the end `buildspec
 #          cache verify` passes. Then a build and a push that must complete:
 #          the layout whole, the pushed image copied out by skopeo (which
 #          checks every digest), the cache verified.
@@ -150,21 +152,30 @@ run_kills() {
     local ctx="$WORK/killed"
     make_context "$ctx" "warm-up"
     local started=$SECONDS t0 t1
-    t0=$(date +%s%N)
     build "$ctx" "oci:$WORK/warm" >/dev/null 2>"$WORK/warm.log" || { cat "$WORK/warm.log" >&2; fail "the unkilled build"; }
+    # The kill points span a typical attempt: a one-file edit, pushed.
+    echo "timed" > "$ctx/src/main.txt"
+    t0=$(date +%s%N)
+    build "$ctx" "registry:$REGISTRY/soak/app:timed" >/dev/null 2>"$WORK/warm.log" || { cat "$WORK/warm.log" >&2; fail "the unkilled push"; }
     t1=$(date +%s%N)
-    local span_ms=$(( (t1 - t0) / 1000000 * 12 / 10 ))
-    local interrupted=0 pushes=0
-    for i in $(seq 1 "$KILLS"); do
+    local span_ms=$(( (t1 - t0) / 1000000 * 11 / 10 ))
+    # Only a kill that meets a running build counts: attempt until KILLS did.
+    local interrupted=0 pushes=0 i=0
+    while (( interrupted < KILLS )); do
+        i=$((i + 1))
+        (( i <= 3 * KILLS )) || fail "only $interrupted of $((i - 1)) kills met a running build"
         echo "kill $i $RANDOM" > "$ctx/src/main.txt"
         (( i % 5 == 0 )) && echo "deps $i" > "$ctx/deps.txt"
         local out
-        if (( i % 2 == 0 )); then out="registry:$REGISTRY/soak/app:k$i"; pushes=$((pushes + 1)); else out="oci:$WORK/out-$i"; fi
+        if (( i % 2 == 0 )); then out="registry:$REGISTRY/soak/app:k$i"; else out="oci:$WORK/out-$i"; fi
         local delay_ms=$(( (RANDOM * 32768 + RANDOM) % (span_ms + 1) ))
         build "$ctx" "$out" >/dev/null 2>&1 &
         local pid=$!
         sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
-        if kill -0 "$pid" 2>/dev/null; then interrupted=$((interrupted + 1)); fi
+        if kill -0 "$pid" 2>/dev/null; then
+            interrupted=$((interrupted + 1))
+            [[ "$out" == registry:* ]] && pushes=$((pushes + 1))
+        fi
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
         if [[ "$out" == oci:* ]]; then
@@ -172,7 +183,7 @@ run_kills() {
         else
             check_registry_tag "k$i" || fail "kill $i left a manifest naming a missing blob"
         fi
-        if (( i % 10 == 0 )); then wait_for_orphans; verify_cache "kill $i"; fi
+        if (( i % 10 == 0 )); then wait_for_orphans; verify_cache "attempt $i"; fi
     done
     wait_for_orphans
     verify_cache "$KILLS kills"
@@ -182,7 +193,7 @@ run_kills() {
     build "$ctx" "registry:$REGISTRY/soak/app:final" >/dev/null 2>"$WORK/push.log" || { cat "$WORK/push.log" >&2; fail "the push after the kills"; }
     skopeo copy -q --src-tls-verify=false "docker://$REGISTRY/soak/app:final" "oci:$WORK/copied:final" || fail "skopeo cannot copy the pushed image"
     verify_cache "the final build"
-    report+=("| kills | $KILLS SIGKILLs ($interrupted while running, $pushes of pushes), kill points 0–${span_ms} ms | $((SECONDS - started)) s | 0 corrupt outputs, cache verified every 10 kills, final build, push and skopeo copy whole |")
+    report+=("| kills | $KILLS SIGKILLs of running builds ($pushes of them builds that push), at random points 0–${span_ms} ms in; $((i - KILLS)) more attempts ended before their kill | $((SECONDS - started)) s | 0 corrupt outputs or registry tags, cache verified every 10 attempts and at the end, final build, push and skopeo copy whole |")
 }
 
 run_rounds() {
