@@ -480,3 +480,28 @@ fn a_registry_cache_is_shared_by_two_runners() {
     assert_eq!(log.matches("warning:").count(), 1, "one warning, not one per step:\n{log}");
     assert_eq!(e["manifest"], c["manifest"]);
 }
+
+/// `--format json` says where the build's time went, per phase: a RUN that
+/// sleeps shows in `runc`, nothing is counted twice, and a rebuild that
+/// runs nothing spends nothing in runc.
+#[test]
+fn the_json_summary_breaks_the_time_down_by_phase() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let base = busybox_base(tmp.path(), &cache);
+    let ctx = write_spec(tmp.path(), "timed", "    copy \"file.txt\" to=\"/file.txt\"\n    run \"sleep 0.4; head -c 2000000 /dev/zero > /zeros\"");
+    let timings = |label: &str| -> serde_json::Map<String, serde_json::Value> {
+        let out = build_command(&ctx, &cache, &base, &format!("oci:{}", tmp.path().join(label).display())).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        summary["timings_ms"].as_object().unwrap_or_else(|| panic!("no timings_ms: {summary}")).clone()
+    };
+    let first = timings("first");
+    let ms = |t: &serde_json::Map<String, serde_json::Value>, k: &str| t[k].as_u64().unwrap_or_else(|| panic!("{k}: {t:?}"));
+    assert!(ms(&first, "runc") >= 400, "the RUN's sleep is not in runc: {first:?}");
+    let phases: u64 = first.iter().filter(|(k, _)| *k != "total").map(|(_, v)| v.as_u64().unwrap()).sum();
+    assert!(phases <= ms(&first, "total") + 1, "the phases overlap: {first:?}");
+    let again = timings("again");
+    assert_eq!(ms(&again, "runc"), 0, "a rebuild that runs nothing: {again:?}");
+    assert_eq!(ms(&again, "layer_write"), 0, "{again:?}");
+}

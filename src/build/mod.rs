@@ -6,6 +6,7 @@ pub mod docker;
 pub mod oci;
 pub mod runc;
 pub mod scratch;
+pub mod timings;
 
 use std::path::PathBuf;
 

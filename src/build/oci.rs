@@ -161,6 +161,7 @@ struct Builder<'a> {
     used: indexmap::IndexMap<Digest, LayerRef>,
     /// Steps answered by a `--cache-from` cache.
     remote_hits: usize,
+    timings: crate::build::timings::Timings,
 }
 
 /// What a build produced.
@@ -179,9 +180,12 @@ pub struct OciOutput {
     /// Cache entries written to the `--cache-to` caches (those they had
     /// already are not written again).
     pub cache_exported: usize,
+    /// Milliseconds per phase (`build::timings::PHASES`) and `total`.
+    pub timings_ms: BTreeMap<String, u64>,
 }
 
 pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
+    let started = std::time::Instant::now();
     let store = Store::open(&req.cache_dir.join("store")).map_err(io_ctx("opening the cache"))?;
     for dir in ["rootfs", "diffs", "steps", "mounts", "scratch"] {
         fs::create_dir_all(req.cache_dir.join(dir)).map_err(io_ctx("making the cache directories"))?;
@@ -192,7 +196,7 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
     let stat = crate::oci::stat_cache::StatCache::load(&req.cache_dir.join("stat"), &req.context_dir);
     let ignore = crate::passes::facts::ContextIgnore::new(req.graph);
     let remotes = req.cache_from.iter().map(|r| crate::oci::registry_cache::RegistryCache::open(r, false)).collect();
-    let mut b = Builder { req, store, empty, scratch, stat, ignore, remotes, used: indexmap::IndexMap::new(), remote_hits: 0 };
+    let mut b = Builder { req, store, empty, scratch, stat, ignore, remotes, used: indexmap::IndexMap::new(), remote_hits: 0, timings: Default::default() };
     let mut states: HashMap<StageId, State> = HashMap::new();
     let mut executed_runs = 0;
     for id in &req.graph.order {
@@ -205,13 +209,16 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
     let mut config = target.config.clone();
     config.created = Some(epoch_time(req.epoch));
     config.history.clear();
-    let built = layout::finish(&b.store, config, target.layers.clone()).map_err(io_ctx("writing the image config"))?;
-    let pushed = write_output(&b.store, &built, &req.output, &req.tag)?;
-    let entries: Vec<(Digest, LayerRef)> = b.used.into_iter().collect();
+    let (built, pushed) = b.timings.time("output", || -> Result<_, Error> {
+        let built = layout::finish(&b.store, config, target.layers.clone()).map_err(io_ctx("writing the image config"))?;
+        let pushed = write_output(&b.store, &built, &req.output, &req.tag)?;
+        Ok((built, pushed))
+    })?;
+    let entries: Vec<(Digest, LayerRef)> = b.used.iter().map(|(k, l)| (k.clone(), l.clone())).collect();
     let mut cache_exported = 0;
     for reference in &req.cache_to {
         let mut cache = crate::oci::registry_cache::RegistryCache::open(reference, true);
-        let (written, _) = cache.publish(&b.store, &entries).map_err(|error| Error::CacheExport { cache: cache.name.clone(), error })?;
+        let (written, _) = b.timings.time("cache_export", || cache.publish(&b.store, &entries)).map_err(|error| Error::CacheExport { cache: cache.name.clone(), error })?;
         cache_exported += written;
     }
     Ok(OciOutput {
@@ -223,6 +230,7 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
         pushed,
         cache_hits_remote: b.remote_hits,
         cache_exported,
+        timings_ms: b.timings.millis(started.elapsed()),
     })
 }
 
@@ -277,11 +285,13 @@ impl Builder<'_> {
         // A `--locked` reference (`NAME@DIGEST`) still takes NAME's --base.
         let given = self.req.bases.get(image).or_else(|| image.split_once('@').and_then(|(name, _)| self.req.bases.get(name)));
         let img = match given {
-            Some(source) => source::load(source, &self.store)?,
-            None => source::load(&format!("registry:{image}"), &self.store)
+            Some(source) => self.timings.time("base_fetch", || source::load(source, &self.store))?,
+            None => self
+                .timings
+                .time("base_fetch", || source::load(&format!("registry:{image}"), &self.store))
                 .map_err(|error| Error::NoBase { image: image.to_owned(), stage: stage.to_owned(), error })?,
         };
-        let rootfs = self.rootfs(&img)?;
+        let rootfs = self.timings.time("base_extract", || self.rootfs(&img))?;
         let chain: Vec<&str> = img.layers.iter().map(|l| l.diff_id.as_str()).collect();
         Ok(State {
             // Compression is part of every key: it changes every digest.
@@ -502,8 +512,11 @@ impl Builder<'_> {
         let (key, listed) = match &source {
             Some(source) => (key_of(&[state.key.as_str(), what, "from", source.key.as_str()]), None),
             None => {
+                let started = std::time::Instant::now();
                 let listed = self.copy_entries(stage, step, copy, state, None)?;
                 let content = self.entries_digest(&listed.0)?;
+                // Timed by hand: `entries_digest` needs `self` mutably.
+                self.timings.add("context_hash", started.elapsed());
                 (key_of(&[state.key.as_str(), what, content.as_str()]), Some(listed))
             }
         };
@@ -552,7 +565,13 @@ impl Builder<'_> {
                 return true;
             }
         }
-        let Some((layer, dir)) = self.reuse_remote(key, what) else {
+        if self.remotes.is_empty() {
+            return false;
+        }
+        let started = std::time::Instant::now();
+        let remote = self.reuse_remote(key, what);
+        self.timings.add("remote_cache", started.elapsed());
+        let Some((layer, dir)) = remote else {
             return false;
         };
         self.remote_hits += 1;
@@ -660,12 +679,12 @@ impl Builder<'_> {
     fn add_layer(&mut self, state: &mut State, entries: Vec<Entry>, what: &str) -> Result<LayerRef, Error> {
         let (epoch, compression) = (self.req.epoch, self.req.compression);
         let (digest, size, layer) = self
-            .store
-            .put_with(|w| write_layer(entries, epoch, compression, w).map(|(_, l)| l))
+            .timings
+            .time("layer_write", || self.store.put_with(|w| write_layer(entries, epoch, compression, w).map(|(_, l)| l)))
             .map_err(io_ctx("writing a layer"))?;
         debug_assert_eq!(digest, layer.digest);
         let layer = LayerRef { digest, diff_id: layer.diff_id, size, media_type: self.req.compression.media_type().to_owned() };
-        let dir = self.unpack(&layer)?;
+        let dir = self.timings.time("unpack", || self.unpack(&layer))?;
         self.push_layer(state, what, layer.clone(), dir);
         Ok(layer)
     }
@@ -854,7 +873,7 @@ impl Builder<'_> {
         static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let nth = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = format!("buildspec-{}-{}-{nth}", &key.hex()[..12], std::process::id());
-        let code = crate::build::runc::run(&spec, &work, &id).map_err(io_ctx("running a RUN step in runc"))?;
+        let code = self.timings.time("runc", || crate::build::runc::run(&spec, &work, &id)).map_err(io_ctx("running a RUN step in runc"))?;
         *executed += 1;
         if code != 0 {
             let _ = fs::remove_dir_all(&upper);
@@ -868,11 +887,19 @@ impl Builder<'_> {
         }
         // Mount points are not the step's output: not in the layer, and
         // not in the directory later steps see.
-        crate::oci::diff::remove_mount_stubs(&upper, &skip).map_err(io_ctx("reading what the RUN changed"))?;
-        let entries = crate::oci::diff::entries(&upper).map_err(io_ctx("reading what the RUN changed"))?;
+        let entries = self
+            .timings
+            .time("diff_walk", || {
+                crate::oci::diff::remove_mount_stubs(&upper, &skip)?;
+                crate::oci::diff::entries(&upper)
+            })
+            .map_err(io_ctx("reading what the RUN changed"))?;
         let epoch = self.req.epoch;
         let compression = self.req.compression;
-        let (digest, size, layer) = self.store.put_with(|w| write_layer(entries, epoch, compression, w).map(|(_, l)| l)).map_err(io_ctx("writing a layer"))?;
+        let (digest, size, layer) = self
+            .timings
+            .time("layer_write", || self.store.put_with(|w| write_layer(entries, epoch, compression, w).map(|(_, l)| l)))
+            .map_err(io_ctx("writing a layer"))?;
         let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
         if dir.exists() || fs::rename(&upper, &dir).is_err() {
             let _ = fs::remove_dir_all(&upper);

@@ -313,6 +313,7 @@ fn build_oci(
                 "pushed": out.pushed.map(|p| serde_json::json!({"uploaded": p.uploaded, "mounted": p.mounted, "existing": p.existing})),
                 "cache_hits_remote": out.cache_hits_remote,
                 "cache_exported": out.cache_exported,
+                "timings_ms": out.timings_ms,
             })
         ),
         crate::cli::Format::Text => println!("{}", out.manifest_digest),
