@@ -28,8 +28,13 @@ KILLS="${SOAK_KILLS:-200}"
 ROUNDS="${SOAK_ROUNDS:-20}"
 MODES=("$@")
 [[ ${#MODES[@]} -gt 0 ]] || MODES=(kills rounds)
-BIN="${BUILDSPEC:-$REPO/target/debug/buildspec}"
-[[ -x "$BIN" ]] || (cd "$REPO" && cargo build --quiet)
+if [[ -n "${BUILDSPEC:-}" ]]; then
+    BIN="$BUILDSPEC"
+    [[ -x "$BIN" ]] || { echo "soak: BUILDSPEC=$BIN is not an executable" >&2; exit 1; }
+else
+    BIN="$REPO/target/debug/buildspec"
+    [[ -x "$BIN" ]] || (cd "$REPO" && cargo build --quiet)
+fi
 for tool in runc docker-registry skopeo busybox python3; do
     command -v "$tool" >/dev/null || { echo "soak: $tool is missing (scripts/engine/install.sh installs it)" >&2; exit 1; }
 done
@@ -40,7 +45,7 @@ cleanup() {
     [[ -n "$REGISTRY_PID" ]] && kill "$REGISTRY_PID" 2>/dev/null || true
     # Orphaned containers of killed builds end with their step; wait, then clean.
     for _ in $(seq 300); do pgrep -f "runc --root $WORK" >/dev/null || break; sleep 0.1; done
-    rm -rf "$WORK"
+    rm -rf "$WORK" || true
 }
 trap cleanup EXIT
 fail() { echo "soak: FAILED: $*" >&2; exit 1; }
@@ -92,6 +97,13 @@ EOF
 build() { # CTX OUTPUT [ARGS…]
     local ctx="$1" output="$2"; shift 2
     (cd "$ctx" && exec "$BIN" build --backend oci --format json --cache-dir "$CACHE" --base "$BASE" --output "$output" "$@")
+}
+
+# As `build`, in the background: the subshell execs the binary, so $! is
+# buildspec itself (a function run with & would be a shell around it, and
+# a SIGKILL would kill only that shell).
+build_in_background() { # CTX OUTPUT
+    (cd "$1" && exec "$BIN" build --backend oci --format json --cache-dir "$CACHE" --base "$BASE" --output "$2") >/dev/null 2>&1 &
 }
 
 # Every blob of an OCI layout hashes to its name, and what index.json names is there.
@@ -169,7 +181,7 @@ run_kills() {
         local out
         if (( i % 2 == 0 )); then out="registry:$REGISTRY/soak/app:k$i"; else out="oci:$WORK/out-$i"; fi
         local delay_ms=$(( (RANDOM * 32768 + RANDOM) % (span_ms + 1) ))
-        build "$ctx" "$out" >/dev/null 2>&1 &
+        build_in_background "$ctx" "$out"
         local pid=$!
         sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
         if kill -0 "$pid" 2>/dev/null; then
@@ -178,6 +190,9 @@ run_kills() {
         fi
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
+        # The kill met buildspec itself: nothing of this attempt runs on
+        # but the orphaned container of a step it was running.
+        if pgrep -f -- "--output $out\$" >/dev/null; then fail "attempt $i: buildspec survived its SIGKILL"; fi
         if [[ "$out" == oci:* ]]; then
             check_layout "${out#oci:}" || fail "kill $i left a corrupt output"
         else

@@ -98,19 +98,21 @@ fn a_file_the_kdl_parser_cannot_finish_is_one_error() {
 
 /// Text the kdl crate recurses on once per byte or few (found by fuzzing:
 /// the crate's parser overflowed its thread's stack on 1.4 KB). Each kind,
-/// at the largest size the crate is given (debug build: 21 KiB) and past it,
-/// is one error and exit code 1, never a crash.
+/// at the largest size the crate is given in a debug build (21 KiB) and at
+/// 100 KiB (past it in either build), is an error and exit code 1, never a
+/// crash.
 #[test]
 fn text_the_kdl_parser_recurses_on_is_an_error_not_a_crash() {
+    // Each at least 120 KB, cut to the sizes below.
     let kinds: [(&str, String); 8] = [
-        ("nested block comments", "/*".repeat(20_000)),
-        ("slashdash runs", format!("{}a\n\"", "/- ".repeat(20_000))),
-        ("blocks hidden from the depth scan", format!("a#\"{}", "{".repeat(40_000))),
-        ("nodes hidden from the depth scan", format!("a#\"{}", "x {".repeat(20_000))),
-        ("type annotations", format!("a {}1\n\"", "(t)".repeat(20_000))),
-        ("stars in a comment", format!("/*{}", "*".repeat(40_000))),
-        ("open parentheses", "(".repeat(40_000)),
-        ("blocks and slashdashes", format!("a#\"{}", "{/-".repeat(20_000))),
+        ("nested block comments", "/*".repeat(60_000)),
+        ("slashdash runs", format!("{}a\n\"", "/- ".repeat(40_000))),
+        ("blocks hidden from the depth scan", format!("a#\"{}", "{".repeat(120_000))),
+        ("nodes hidden from the depth scan", format!("a#\"{}", "x {".repeat(40_000))),
+        ("type annotations", format!("a {}1\n\"", "(t)".repeat(40_000))),
+        ("stars in a comment", format!("/*{}", "*".repeat(120_000))),
+        ("open parentheses", "(".repeat(120_000)),
+        ("blocks and slashdashes", format!("a#\"{}", "{/-".repeat(40_000))),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (what, body) in kinds {
@@ -122,9 +124,8 @@ fn text_the_kdl_parser_recurses_on_is_an_error_not_a_crash() {
             let err = stderr(&out);
             assert_eq!(out.status.code(), Some(1), "{what} ({} bytes): {}", text.len(), &err[err.len().saturating_sub(600)..]);
             assert!(err.contains("buildspec::syntax::kdl"), "{what}: {}", &err[..err.len().min(600)]);
-            if text.len() > 64 << 10 {
-                assert!(err.contains("must be in the KDL subset"), "{what}: {}", &err[..err.len().min(600)]);
-            }
+            // Past the most the kdl crate is given (21 KiB debug, 64 KiB release).
+            assert_eq!(text.len() > 64 << 10, err.contains("must be in the KDL subset"), "{what} ({} bytes): {}", text.len(), &err[..err.len().min(600)]);
         }
     }
 }

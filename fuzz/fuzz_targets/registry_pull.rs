@@ -99,6 +99,19 @@ fn answer(path: &str, port: u16) -> Vec<u8> {
     out
 }
 
+/// `bytes` with every `Location` header name (any case) spoiled.
+fn without_location(mut bytes: Vec<u8>) -> Vec<u8> {
+    let needle = b"location";
+    let mut i = 0;
+    while i + needle.len() <= bytes.len() {
+        if bytes[i..i + needle.len()].eq_ignore_ascii_case(needle) {
+            bytes[i] = b'x';
+        }
+        i += 1;
+    }
+    bytes
+}
+
 /// The loopback server's port, started on first use.
 fn server() -> u16 {
     static PORT: OnceLock<u16> = OnceLock::new();
@@ -140,6 +153,8 @@ fuzz_target!(|data: &[u8]| {
     let head = parts.next().unwrap_or(b"");
     let mut part = || parts.next().unwrap_or(b"").to_vec();
     let (manifest, config, layer, raw, second) = (part(), part(), part(), part(), part());
+    // No redirect may lead the pull off the loopback server.
+    let raw = without_location(raw);
     let marks = |doc: &[u8], second: &str| substitute(doc, &[("@C", &digest(&config)), ("@L", &digest(&layer)), ("@M", second)]);
     let second = marks(&second, "");
     let manifest = marks(&manifest, &digest(&second));
@@ -159,11 +174,14 @@ fuzz_target!(|data: &[u8]| {
     if std::env::var_os("FUZZ_DEBUG").is_some() {
         eprintln!("pull: {:?}", pulled.map(|image| image.layers.len()));
     }
-    // Whatever was answered, the store holds only blobs true to their names.
+    // Whatever was answered, the store holds only the blobs asked for
+    // (the config and the layer, served whole), each true to its name.
+    let script = SCRIPT.lock().unwrap().take().unwrap();
+    let asked = [digest(&script.config), digest(&script.layer)];
     for entry in std::fs::read_dir(dir.path().join("blobs/sha256")).unwrap() {
         let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        assert_eq!(digest(&std::fs::read(&path).unwrap()), format!("sha256:{name}"), "the store kept a blob that does not match its name");
+        let name = format!("sha256:{}", path.file_name().unwrap().to_string_lossy());
+        assert_eq!(digest(&std::fs::read(&path).unwrap()), name, "the store kept a blob that does not match its name");
+        assert!(asked.contains(&name), "the store kept {name}, which was never served whole under that name");
     }
-    *SCRIPT.lock().unwrap() = None;
 });

@@ -598,7 +598,9 @@ impl Builder<'_> {
                     Ok(dir) => return Some((layer, dir)),
                     Err(e) => Some(e.to_string()),
                 },
-                Err(e) if matches!(e.last(), RegistryError::Transport { .. } | RegistryError::Unauthorized { .. }) => {
+                // Unreachable, refused, or still failing after its retries:
+                // asking again for the next step would only wait as long.
+                Err(e) if matches!(e.last(), RegistryError::Transport { .. } | RegistryError::Unauthorized { .. }) || matches!(e, RegistryError::Retried { .. }) => {
                     eprintln!("warning: --cache-from {} is not used for the rest of this build: {e}", self.remotes[i].name);
                     self.remotes.remove(i);
                     continue;

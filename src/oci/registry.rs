@@ -21,7 +21,7 @@
 //! with one line naming what was asked for when it is not, or when the
 //! retries (`BUILDSPEC_REGISTRY_RETRIES`, default 3) are used up. A
 //! registry that sends nothing for `BUILDSPEC_REGISTRY_TIMEOUT` seconds
-//! (default 60) has timed out. A blob is kept only when its bytes match
+//! (default 300) has timed out. A blob is kept only when its bytes match
 //! its digest.
 
 use std::collections::BTreeMap;
@@ -50,8 +50,11 @@ pub enum Error {
     Protocol { registry: String, message: String },
     #[error("{registry}: {what}: HTTP {status}{detail}")]
     Status { registry: String, what: String, status: u16, detail: String },
+    /// The connection failed or broke (`retry`: asking again may work),
+    /// or the exchange could not be made at all (a name that does not
+    /// resolve, a bad URL or header, too many redirects).
     #[error("{registry}: {what}: {message}")]
-    Transport { registry: String, what: String, message: String },
+    Transport { registry: String, what: String, message: String, retry: bool },
     #[error("{registry}: {what}: access denied (HTTP 401); log in with `docker login {registry}` (buildspec reads docker's config.json)")]
     Unauthorized { registry: String, what: String },
     #[error("{what}: {error}")]
@@ -72,7 +75,7 @@ impl Error {
     /// A fault that asking again may not meet.
     fn is_transient(&self) -> bool {
         match self {
-            Error::Transport { .. } => true,
+            Error::Transport { retry, .. } => *retry,
             Error::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
             _ => false,
         }
@@ -82,7 +85,9 @@ impl Error {
 /// Retries after the first failure, and the first wait (doubled each time).
 const DEFAULT_RETRIES: u32 = 3;
 const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(250);
-const DEFAULT_TIMEOUT_SECONDS: u64 = 60;
+/// Long: a registry on object storage may take minutes to answer the
+/// `PUT` that ends a large upload.
+const DEFAULT_TIMEOUT_SECONDS: u64 = 300;
 
 /// A whole number from the environment; anything else is the default.
 fn setting(name: &str, default: u64) -> u64 {
@@ -237,7 +242,8 @@ impl Session {
                     for part in [t.message().map(str::to_owned), std::error::Error::source(&t).map(|e| e.to_string())].into_iter().flatten() {
                         message = format!("{message}: {part}");
                     }
-                    return Err(Error::Transport { registry: self.reference.registry.clone(), what: what.to_owned(), message });
+                    let retry = matches!(t.kind(), ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Io | ureq::ErrorKind::ProxyConnect);
+                    return Err(Error::Transport { registry: self.reference.registry.clone(), what: what.to_owned(), message, retry });
                 }
             };
             let status = response.status();
@@ -284,7 +290,13 @@ impl Session {
                 let response = match req.call() {
                     Ok(r) => r,
                     Err(ureq::Error::Status(401 | 403, _)) => return Err(unauthorized()),
-                    Err(e) => return Err(Error::Transport { registry: registry.clone(), what: "getting a token".into(), message: e.to_string() }),
+                    Err(ureq::Error::Status(status, _)) => {
+                        return Err(Error::Status { registry: registry.clone(), what: format!("getting a token from {realm}"), status, detail: String::new() });
+                    }
+                    Err(ureq::Error::Transport(t)) => {
+                        let retry = matches!(t.kind(), ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Io);
+                        return Err(Error::Transport { registry: registry.clone(), what: format!("getting a token from {realm}"), message: t.to_string(), retry });
+                    }
                 };
                 let body = read_document(response, registry, "the token")?;
                 let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Protocol { registry: registry.clone(), message: format!("token response: {e}") })?;
@@ -361,7 +373,7 @@ pub(super) fn read_document(response: ureq::Response, registry: &str, what: &str
         .into_reader()
         .take(MAX_DOCUMENT + 1)
         .read_to_end(&mut body)
-        .map_err(|e| Error::Transport { registry: registry.to_owned(), what: format!("reading {what}"), message: e.to_string() })?;
+        .map_err(|e| Error::Transport { registry: registry.to_owned(), what: format!("reading {what}"), message: e.to_string(), retry: true })?;
     if body.len() as u64 > MAX_DOCUMENT {
         return Err(Error::Protocol { registry: registry.to_owned(), message: format!("{what} is larger than {MAX_DOCUMENT} bytes") });
     }
@@ -432,7 +444,7 @@ pub fn pull(reference: &Reference, store: &Store, arch: &str) -> Result<Image, E
     }
     let manifest: ImageManifest = serde_json::from_slice(&body).map_err(|e| protocol(format!("manifest: {e}")))?;
     let config_digest = image::digest_of(manifest.config()).ok_or_else(|| protocol("manifest has a config digest that is not sha256".into()))?;
-    fetch_blob(&mut session, store, &config_digest)?;
+    fetch_blob(&mut session, store, &config_digest, u64::try_from(manifest.config().size()).ok())?;
     let config: ImageConfig = serde_json::from_slice(&store.read(&config_digest).map_err(|error| Error::Io { what: "reading a pulled config".into(), error })?)
         .map_err(|e| protocol(format!("config: {e}")))?;
     if manifest.layers().len() != config.rootfs.diff_ids.len() {
@@ -442,14 +454,16 @@ pub fn pull(reference: &Reference, store: &Store, arch: &str) -> Result<Image, E
     for (layer, diff_id) in manifest.layers().iter().zip(&config.rootfs.diff_ids) {
         let digest = image::digest_of(layer).ok_or_else(|| protocol(format!("layer digest {} is not sha256", layer.digest())))?;
         let diff_id = parse_digest(diff_id).ok_or_else(|| protocol(format!("bad diff id {diff_id}")))?;
-        let size = fetch_blob(&mut session, store, &digest)?;
+        let size = fetch_blob(&mut session, store, &digest, u64::try_from(layer.size()).ok())?;
         layers.push(LayerRef { digest, diff_id, size, media_type: layer.media_type().to_string() });
     }
     Ok(Image { config, layers })
 }
 
 /// Fetches a blob into the store unless it is there; returns its size.
-pub(super) fn fetch_blob(session: &mut Session, store: &Store, digest: &Digest) -> Result<u64, Error> {
+/// `size` is the descriptor's: fewer bytes than that is a body cut short
+/// (transient); the right number of other bytes is the wrong blob.
+pub(super) fn fetch_blob(session: &mut Session, store: &Store, digest: &Digest, size: Option<u64>) -> Result<u64, Error> {
     let registry = session.reference.registry.clone();
     let io = |error| Error::Io { what: format!("storing blob {digest}"), error };
     if !store.has(digest) {
@@ -460,9 +474,15 @@ pub(super) fn fetch_blob(session: &mut Session, store: &Store, digest: &Digest) 
             let mut body = NetworkRead { inner: response.into_reader(), failed: None };
             match store.put_expected(&mut body, digest) {
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err(got)) => Err(Error::Protocol { registry: registry.clone(), message: format!("blob {digest} arrived as {got}: the registry serves other bytes under that digest") }),
+                Ok(Err((_, got_size))) if size.is_some_and(|expected| got_size < expected) => Err(Error::Transport {
+                    registry: registry.clone(),
+                    what: format!("reading {what}"),
+                    message: format!("the body ended after {got_size} of {} bytes", size.unwrap_or_default()),
+                    retry: true,
+                }),
+                Ok(Err((got, _))) => Err(Error::Protocol { registry: registry.clone(), message: format!("blob {digest} arrived as {got}: the registry serves other bytes under that digest") }),
                 Err(error) => Err(match body.failed.take() {
-                    Some(message) => Error::Transport { registry: registry.clone(), what: format!("reading {what}"), message },
+                    Some(message) => Error::Transport { registry: registry.clone(), what: format!("reading {what}"), message, retry: true },
                     None => io(error),
                 }),
             }
@@ -481,7 +501,12 @@ struct NetworkRead<R> {
 
 impl<R: Read> Read for NetworkRead<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).inspect_err(|e| self.failed = Some(e.to_string()))
+        // `Interrupted` is asked again by the copy itself: not a failure.
+        self.inner.read(buf).inspect_err(|e| {
+            if e.kind() != io::ErrorKind::Interrupted {
+                self.failed = Some(e.to_string());
+            }
+        })
     }
 }
 

@@ -81,7 +81,7 @@ impl RegistryCache {
         })?;
         let Some(body) = body else { return Ok(None) };
         let layer = entry_layer(&body, key).map_err(|message| Error::Protocol { registry: registry_name.clone(), message: format!("{what}: {message}") })?;
-        let size = registry::fetch_blob(&mut self.session, store, &layer.digest)?;
+        let size = registry::fetch_blob(&mut self.session, store, &layer.digest, Some(layer.size))?;
         if size != layer.size {
             return Err(Error::Protocol { registry: registry_name, message: format!("{what}: blob {} has {size} bytes, the entry says {}", layer.digest, layer.size) });
         }

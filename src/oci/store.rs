@@ -43,10 +43,10 @@ impl Store {
     }
 
     /// Streams a blob that must have `expected` as its digest: one that
-    /// does not is not kept, and its digest is the `Err`.
-    pub fn put_expected(&self, mut reader: impl Read, expected: &Digest) -> io::Result<Result<u64, Digest>> {
+    /// does not is not kept, and its digest and size are the `Err`.
+    pub fn put_expected(&self, mut reader: impl Read, expected: &Digest) -> io::Result<Result<u64, (Digest, u64)>> {
         let (digest, size, _, kept) = self.put_if(|w| io::copy(&mut reader, w), |digest| digest == expected)?;
-        Ok(if kept { Ok(size) } else { Err(digest) })
+        Ok(if kept { Ok(size) } else { Err((digest, size)) })
     }
 
     /// Writes a blob with a writer function (for layers being produced).

@@ -62,7 +62,9 @@ pub fn verify(dir: &Path) -> io::Result<Report> {
             continue;
         };
         let blob = blobs_dir.join(layer.digest.hex());
-        let problem = checked_layers.entry(layer.digest.clone()).or_insert_with(|| check_layer(&blob, &layer)).clone();
+        // Entries that say the same of one blob are checked once.
+        let said = (layer.digest.to_string(), layer.size, layer.diff_id.to_string(), layer.media_type.clone());
+        let problem = checked_layers.entry(said).or_insert_with(|| check_layer(&blob, &layer)).clone();
         if let Some(problem) = problem {
             report.problems.push(format!("{}: {problem}", path.display()));
         }
@@ -164,6 +166,12 @@ mod tests {
         layer.diff_id = Digest::of(b"other");
         fs::write(dir.path().join("steps").join("a".repeat(64)), serde_json::to_vec(&layer.to_json()).unwrap()).unwrap();
         assert!(verify(dir.path()).unwrap().problems[0].contains("unpacks to"));
+        // A second entry for the same blob that records another diff id.
+        let (dir, mut layer) = cache_with_one_step();
+        layer.diff_id = Digest::of(b"other");
+        fs::write(dir.path().join("steps").join("c".repeat(64)), serde_json::to_vec(&layer.to_json()).unwrap()).unwrap();
+        let problems = verify(dir.path()).unwrap().problems;
+        assert!(problems.len() == 1 && problems[0].contains(&"c".repeat(64)), "{problems:?}");
         // A step entry cut short.
         let (dir, _) = cache_with_one_step();
         fs::write(dir.path().join("steps").join("b".repeat(64)), b"{\"digest\":").unwrap();

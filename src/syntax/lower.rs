@@ -146,7 +146,11 @@ fn parse_kdl(text: &str, base: usize, diags: &mut Diagnostics) -> Option<KdlDocu
     let parsed = match parse_with_deadline(text) {
         Ok(Some(parsed)) => parsed,
         Err(error) => {
-            diags.push(Diagnostic::error(Code::KdlSyntax, Span::new(base, 0), format!("could not start the KDL parser: {error}")).label("while reading this file"));
+            diags.push(
+                Diagnostic::error(Code::KdlSyntax, Span::new(base, 0), format!("could not start the KDL parser's thread: {error}"))
+                    .label("while reading this file")
+                    .help(format!("its stack asks for {} MiB of address space for this file's {} bytes (ulimit -v, vm.overcommit_memory=2); a file in the fast reader's subset needs none", crate_stack(text.len()) >> 20, text.len())),
+            );
             return None;
         }
         Ok(None) => {
@@ -212,9 +216,15 @@ const CRATE_PARSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs
 /// drives each kind at the largest size the crate is given).
 const CRATE_STACK_PER_BYTE: usize = if cfg!(debug_assertions) { 48 << 10 } else { 16 << 10 };
 const CRATE_STACK_BASE: usize = 16 << 20;
-/// The largest text the crate is given (a stack of 1 GiB, reserved, not
-/// used): a larger file must be in the fast reader's subset.
+/// The largest text the crate is given (a stack of 1 GiB; address space,
+/// of which a valid file touches little and a hostile one at this size
+/// up to ~450 MB in a release build): a larger file must be in the fast
+/// reader's subset.
 const CRATE_MAX_BYTES: usize = (1 << 30) / CRATE_STACK_PER_BYTE;
+
+fn crate_stack(len: usize) -> usize {
+    CRATE_STACK_BASE + len.min(CRATE_MAX_BYTES) * CRATE_STACK_PER_BYTE
+}
 
 /// The kdl crate's parse, on a thread of its own with a stack its text
 /// cannot overflow, so that a parse past the deadline gives up (`Ok(None)`)
@@ -223,8 +233,7 @@ const CRATE_MAX_BYTES: usize = (1 << 30) / CRATE_STACK_PER_BYTE;
 fn parse_with_deadline(text: &str) -> std::io::Result<Option<Result<KdlDocument, kdl::KdlError>>> {
     let (send, receive) = std::sync::mpsc::channel();
     let owned = text.to_owned();
-    let stack = CRATE_STACK_BASE + text.len().min(CRATE_MAX_BYTES) * CRATE_STACK_PER_BYTE;
-    std::thread::Builder::new().name("kdl-parse".into()).stack_size(stack).spawn(move || {
+    std::thread::Builder::new().name("kdl-parse".into()).stack_size(crate_stack(text.len())).spawn(move || {
         let _ = send.send(KdlDocument::parse(&owned));
     })?;
     Ok(receive.recv_timeout(CRATE_PARSE_DEADLINE).ok())
