@@ -198,14 +198,14 @@ pub(super) struct Session {
 
 impl Session {
     pub(super) fn new(reference: &Reference, scopes: Vec<String>) -> Session {
-        let timeout = std::time::Duration::from_secs(setting("BUILDSPEC_REGISTRY_TIMEOUT", DEFAULT_TIMEOUT_SECONDS).max(1));
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(timeout.min(std::time::Duration::from_secs(15)))
-            .timeout_read(timeout)
-            .timeout_write(timeout)
-            .user_agent(concat!("buildspec/", env!("CARGO_PKG_VERSION")))
-            .build();
-        Session { agent, base: reference.base_url(), reference: reference.clone(), scopes, authorization: None }
+        Session { agent: new_agent(), base: reference.base_url(), reference: reference.clone(), scopes, authorization: None }
+    }
+
+    /// The error for an answer ureq panicked on; the agent (whose pool the
+    /// panic may have left in any state) is replaced.
+    fn malformed(&mut self, what: &str) -> Error {
+        self.agent = new_agent();
+        Error::Protocol { registry: self.reference.registry.clone(), message: format!("{what}: the registry's answer is not valid HTTP") }
     }
 
     pub(super) fn url(&self, path: &str) -> String {
@@ -224,15 +224,31 @@ impl Session {
             if let Some(auth) = &self.authorization {
                 req = req.set("Authorization", auth);
             }
-            let res = match body {
-                Body::Empty => req.call(),
-                Body::Bytes(b) => req.send_bytes(b),
-                Body::File(path) => {
-                    let file = fs::File::open(path).map_err(|error| Error::Io { what: format!("reading {}", path.display()), error })?;
-                    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-                    req.set("Content-Length", &len.to_string()).send(io::BufReader::new(file))
-                }
+            let file = match body {
+                Body::File(path) => Some(fs::File::open(path).map_err(|error| Error::Io { what: format!("reading {}", path.display()), error })?),
+                _ => None,
             };
+            // ureq 2.12 panics on some malformed answers (a header line
+            // without a colon, found by fuzzing): that is a bad answer.
+            let sent = catching_panics(|| {
+                let res = match (body, file) {
+                    (Body::Bytes(b), _) => req.send_bytes(b),
+                    (_, Some(file)) => {
+                        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                        req.set("Content-Length", &len.to_string()).send(io::BufReader::new(file))
+                    }
+                    _ => req.call(),
+                };
+                // Every header read once here: a later read cannot panic.
+                if let Ok(r) | Err(ureq::Error::Status(_, r)) = &res {
+                    for name in r.headers_names() {
+                        let _ = r.header(&name);
+                    }
+                    let _ = r.content_type();
+                }
+                res
+            });
+            let Some(res) = sent else { return Err(self.malformed(what)) };
             let response = match res {
                 Ok(r) => r,
                 Err(ureq::Error::Status(_, r)) => r,
@@ -287,7 +303,18 @@ impl Session {
                 if let Some(c) = &creds {
                     req = req.set("Authorization", &format!("Basic {c}"));
                 }
-                let response = match req.call() {
+                let Some(called) = catching_panics(|| {
+                    let res = req.call();
+                    if let Ok(r) | Err(ureq::Error::Status(_, r)) = &res {
+                        for name in r.headers_names() {
+                            let _ = r.header(&name);
+                        }
+                    }
+                    res
+                }) else {
+                    return Err(Error::Protocol { registry: registry.clone(), message: format!("getting a token from {realm}: the answer is not valid HTTP") });
+                };
+                let response = match called {
                     Ok(r) => r,
                     Err(ureq::Error::Status(401 | 403, _)) => return Err(unauthorized()),
                     Err(ureq::Error::Status(status, _)) => {
@@ -306,6 +333,38 @@ impl Session {
             _ => Err(unauthorized()),
         }
     }
+}
+
+fn new_agent() -> ureq::Agent {
+    let timeout = std::time::Duration::from_secs(setting("BUILDSPEC_REGISTRY_TIMEOUT", DEFAULT_TIMEOUT_SECONDS).max(1));
+    ureq::AgentBuilder::new()
+        .timeout_connect(timeout.min(std::time::Duration::from_secs(15)))
+        .timeout_read(timeout)
+        .timeout_write(timeout)
+        .user_agent(concat!("buildspec/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+thread_local! {
+    static CATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`; a panic in it is `None`, and is not reported by the panic
+/// hook (the hook installed before stays in charge of every other panic).
+fn catching_panics<T>(f: impl FnOnce() -> T) -> Option<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CATCHING.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    CATCHING.with(|c| c.set(true));
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(false));
+    res.ok()
 }
 
 /// `key="value",key=value` pairs of a challenge.
@@ -369,11 +428,9 @@ fn credentials(registry: &str) -> Option<String> {
 
 pub(super) fn read_document(response: ureq::Response, registry: &str, what: &str) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
-    response
-        .into_reader()
-        .take(MAX_DOCUMENT + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| Error::Transport { registry: registry.to_owned(), what: format!("reading {what}"), message: e.to_string(), retry: true })?;
+    let read = catching_panics(|| response.into_reader().take(MAX_DOCUMENT + 1).read_to_end(&mut body))
+        .ok_or_else(|| Error::Protocol { registry: registry.to_owned(), message: format!("{what}: the registry's answer is not valid HTTP") })?;
+    read.map_err(|e| Error::Transport { registry: registry.to_owned(), what: format!("reading {what}"), message: e.to_string(), retry: true })?;
     if body.len() as u64 > MAX_DOCUMENT {
         return Err(Error::Protocol { registry: registry.to_owned(), message: format!("{what} is larger than {MAX_DOCUMENT} bytes") });
     }
@@ -502,7 +559,8 @@ struct NetworkRead<R> {
 impl<R: Read> Read for NetworkRead<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // `Interrupted` is asked again by the copy itself: not a failure.
-        self.inner.read(buf).inspect_err(|e| {
+        let read = catching_panics(|| self.inner.read(buf)).unwrap_or_else(|| Err(io::Error::other("the registry's answer is not valid HTTP")));
+        read.inspect_err(|e| {
             if e.kind() != io::ErrorKind::Interrupted {
                 self.failed = Some(e.to_string());
             }
@@ -625,6 +683,32 @@ mod tests {
         for bad in ["", "UPPER/case", "a b", "x@sha256:12", "repo:", "host:5000/"] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A registry answering with a header line without a colon: ureq 2.12
+    /// panics on it (found by fuzzing registry_pull); the pull gets an
+    /// error, and no panic reaches the hook.
+    #[test]
+    fn an_answer_ureq_panics_on_is_an_error() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for _ in 0..1 {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                let mut stream = stream;
+                stream.write_all(b"HTTP/0.1 200 OK\r\nContent-Type: application/json\r\nContent-Length\n\n :M2\r{}").unwrap();
+            }
+        });
+        let reference = Reference::parse(&format!("127.0.0.1:{port}/fuzz/app:1")).unwrap();
+        let err = resolve(&reference).unwrap_err();
+        assert!(err.to_string().contains("not valid HTTP"), "{err}");
+        server.join().unwrap();
     }
 
     #[test]
