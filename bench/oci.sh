@@ -5,7 +5,8 @@
 # Usage: bench/oci.sh            (needs root, runc, buildah; scripts/engine/install.sh
 #                                 installs them)
 #
-# Per spec and tool, each repeated BENCH_RUNS times (medians reported):
+# Per spec and tool, each repeated BENCH_RUNS times (medians reported; the tools take turns
+# going first, run by run):
 #   cold       BuildKit: `docker buildx prune -af` and the image removed, then a build of the
 #              compiled Dockerfile. buildah: built images and dangling layers removed
 #              (bases kept), then `buildah bud --layers`. oci: a fresh --cache-dir, bases
@@ -19,9 +20,13 @@
 # Images: BuildKit into the engine's image store, buildah into its local storage, oci into
 # an OCI layout directory (--output oci:DIR).
 # Then `cargo bench --bench layer_write` over a debootstrap root file system.
+# The targets of issue 19 close the report: per spec, oci "cold, bases in" ÷ BuildKit's cold
+# and oci one file ÷ BuildKit's, as paired ratios (bench/paired.sh: per run, the median and
+# its 95% sign-test interval); both tools run the same Dockerfile's steps, so a cell is met at
+# parity: the interval's upper end ≤ 1.03.
 #
 # Environment:
-#   BENCH_RUNS=3                  repeats
+#   BENCH_RUNS=6                  repeats (6 is the fewest a 95% interval needs)
 #   BENCH_SPECS="go-static static-site plugins swappable-base python-app"
 #   BUILDSPEC=PATH                the binary (default target/release/buildspec)
 #   BENCH_OUT=PATH                the report (default bench/results/oci.md)
@@ -30,12 +35,14 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RUNS="${BENCH_RUNS:-3}"
+RUNS="${BENCH_RUNS:-6}"
 read -ra SPECS <<<"${BENCH_SPECS:-go-static static-site plugins swappable-base python-app}"
 OUT="${BENCH_OUT:-$REPO/bench/results/oci.md}"
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_RUNS must be a positive integer" >&2; exit 2; }
 [[ $# -eq 0 ]] || { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; exit 2; }
 
+# shellcheck source-path=SCRIPTDIR source=paired.sh
+. "$REPO/bench/paired.sh"
 START=$SECONDS
 say() { printf '[oci-bench %s +%ss] %s\n' "$(date +%H:%M:%S)" "$((SECONDS - START))" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -153,32 +160,44 @@ edit() { # SPEC RUN
 for spec in "${SPECS[@]}"; do
     grep -q '<<' "$WORK/$spec/out/Dockerfile" && BUILDAH_NA[$spec]="the Dockerfile has a heredoc (buildah 1.28 predates them)"
     for run in $(seq "$RUNS"); do
-        say "$spec run $run: BuildKit"
-        docker rmi -f "ocibench/$spec" >/dev/null 2>&1 || true
-        docker buildx prune -af >/dev/null 2>&1
-        buildkit "$spec" cold "$run"
-        buildkit "$spec" nochange "$run"
-        edit "$spec" "bk$run"
-        buildkit "$spec" onefile "$run"
-        if [[ -z "${BUILDAH_NA[$spec]:-}" ]]; then
-            say "$spec run $run: buildah"
-            buildah "${BH[@]}" rmi -f "ocibench/$spec" >/dev/null 2>&1 || true
-            buildah "${BH[@]}" rmi --prune >/dev/null 2>&1 || true
-            if buildah_build "$spec" cold "$run"; then
-                buildah_build "$spec" nochange "$run"
-                edit "$spec" "bh$run"
-                buildah_build "$spec" onefile "$run"
-            fi
-        fi
-        say "$spec run $run: oci"
-        rm -rf "$WORK/$spec/cache" "$WORK/$spec/image"
-        oci "$spec" cold "$run"
-        # Cold again with the bases imported: only the base store and root file systems kept.
-        rm -rf "$WORK/$spec/cache/steps" "$WORK/$spec/cache/diffs" "$WORK/$spec/cache/mounts" "$WORK/$spec/cache/stat"
-        oci "$spec" coldbases "$run"
-        oci "$spec" nochange "$run"
-        edit "$spec" "oci$run"
-        oci "$spec" onefile "$run"
+        # BuildKit first in odd runs, the oci backend first in even ones.
+        if ((run % 2)); then order=(buildkit buildah oci); else order=(oci buildah buildkit); fi
+        for tool in "${order[@]}"; do
+            case "$tool" in
+                buildkit)
+                    say "$spec run $run: BuildKit"
+                    docker rmi -f "ocibench/$spec" >/dev/null 2>&1 || true
+                    docker buildx prune -af >/dev/null 2>&1
+                    buildkit "$spec" cold "$run"
+                    buildkit "$spec" nochange "$run"
+                    edit "$spec" "bk$run"
+                    buildkit "$spec" onefile "$run"
+                    ;;
+                buildah)
+                    [[ -z "${BUILDAH_NA[$spec]:-}" ]] || continue
+                    say "$spec run $run: buildah"
+                    buildah "${BH[@]}" rmi -f "ocibench/$spec" >/dev/null 2>&1 || true
+                    buildah "${BH[@]}" rmi --prune >/dev/null 2>&1 || true
+                    if buildah_build "$spec" cold "$run"; then
+                        buildah_build "$spec" nochange "$run"
+                        edit "$spec" "bh$run"
+                        buildah_build "$spec" onefile "$run"
+                    fi
+                    ;;
+                oci)
+                    say "$spec run $run: oci"
+                    rm -rf "$WORK/$spec/cache" "$WORK/$spec/image"
+                    oci "$spec" cold "$run"
+                    # Cold again with the bases imported: only the base store and root file
+                    # systems kept.
+                    rm -rf "$WORK/$spec/cache/steps" "$WORK/$spec/cache/diffs" "$WORK/$spec/cache/mounts" "$WORK/$spec/cache/stat"
+                    oci "$spec" coldbases "$run"
+                    oci "$spec" nochange "$run"
+                    edit "$spec" "oci$run"
+                    oci "$spec" onefile "$run"
+                    ;;
+            esac
+        done
     done
 done
 say "builds done"
@@ -187,6 +206,12 @@ say "builds done"
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "" }'; }
 cell() { # SPEC TOOL CASE FIELD(5=secs,6=steps)
     awk -F'\t' -v s="$1" -v t="$2" -v c="$3" -v f="$4" '$1 == s && $2 == t && $3 == c { print $f }' "$RAW" | median
+}
+paired_ratios() { # SPEC OCI_CASE BUILDKIT_CASE: oci ÷ BuildKit, run by run
+    awk -F'\t' -v s="$1" -v a="$2" -v b="$3" '
+        $1 == s && $2 == "oci" && $3 == a { va[$4] = $5 }
+        $1 == s && $2 == "buildkit" && $3 == b { vb[$4] = $5 }
+        END { for (r in va) if ((r in vb) && vb[r] > 0) printf "%.6f\n", va[r] / vb[r] }' "$RAW"
 }
 fmt() { [[ -n "$1" ]] && printf '%.2f s' "$1" || printf 'n/a'; }
 ratio() { [[ -n "$1" && -n "$2" ]] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f×", a / b }' || printf 'n/a'; }
@@ -201,7 +226,7 @@ LAYER_TABLE="$(cd "$REPO" && cargo bench -q --bench layer_write -- "$ROOTFS" "$R
     printf '# Daemonless backend benchmark\n\n'
     printf 'Command: `%sbench/oci.sh` (%s, %s runs per cell, medians; %s).\n\n' \
         "$([[ -n "${BENCH_RUNS:-}" ]] && printf 'BENCH_RUNS=%s ' "$BENCH_RUNS")" "$(date -u +%Y-%m-%d)" "$RUNS" "$MACHINE"
-    printf '| spec | tool | cold | cold, bases in | no change | one file changed | BuildKit's no-change time ÷ this tool's |\n'
+    printf '| spec | tool | cold | cold, bases in | no change | one file changed | no change: BuildKit ÷ this tool |\n'
     printf '|---|---|---|---|---|---|---|\n'
     for spec in "${SPECS[@]}"; do
         bk="$(cell "$spec" buildkit nochange 5)"
@@ -214,6 +239,14 @@ LAYER_TABLE="$(cd "$REPO" && cargo bench -q --bench layer_write -- "$ROOTFS" "$R
             printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$spec" "$tool" "$(fmt "$c")" "$([[ -n "$cb" ]] && fmt "$cb" || printf '—')" \
                 "$(fmt "$n")" "$(fmt "$o")" "$([[ "$tool" == buildkit ]] && printf '1×' || ratio "$bk" "$n")"
         done
+    done
+    printf '\n## Targets (issue 19): the oci backend against BuildKit, paired\n\n'
+    printf 'Per run, the oci figure ÷ the BuildKit figure of the same run; the median [its 95%% sign-test interval] and the verdict. Both run the steps of one Dockerfile: met at parity, the upper end ≤ %s (bench/paired.sh).\n\n' "$PAIRED_PARITY_LIMIT"
+    printf '| spec | oci cold, bases in ÷ BuildKit cold | oci one file ÷ BuildKit one file |\n|---|---|---|\n'
+    for spec in "${SPECS[@]}"; do
+        printf '| %s | %s | %s |\n' "$spec" \
+            "$(paired_ratios "$spec" coldbases cold | paired_cell parity)" \
+            "$(paired_ratios "$spec" onefile onefile | paired_cell parity)"
     done
     printf '\n## Layer writing\n\n`cargo bench --bench layer_write -- ROOTFS %s` over a debootstrap minbase root file system:\n\n%s\n' "$RUNS" "$LAYER_TABLE"
 } >"$OUT"

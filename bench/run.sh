@@ -27,13 +27,20 @@
 #   --changed PATH... --format json` runs before each edited rebuild; its `rebuild: true`
 #   steps are compared with the steps the engine re-executed (stage name + first line of the
 #   instruction, whitespace-normalized). Skipped, with a note, while the binary has no `plan`.
-# The report ends its tables with the targets of issue 4 judged on the medians (cold ≤ 1.2×
-# the better of naive and expert, size and source edit ≤ the expert's, dependency edit ≤ the
-# naive form's, plan exact).
+# The report ends its tables with the targets of issues 4 and 19, judged on paired ratios
+# (bench/paired.sh): per run, the judged form's figure ÷ the other form's from the same run;
+# the median of those and its 95% sign-test interval. Cold ≤ 1.2× the better of naive and
+# expert and size ≤ the expert's: on the median. Source edit ÷ expert and dependency edit ÷
+# naive: a parity cell (BENCH_PARITY: the optimized form executes the same steps) is met
+# when the interval's upper end ≤ 1.03; any other (the optimizer removes work) when the
+# median and the upper end are both below 1. Plan exact: every run.
 # Apps are copied to a temp dir; the repo's files are never edited.
 #
 # Environment:
-#   BENCH_RUNS=3              repeats per measurement
+#   BENCH_RUNS=6              repeats per measurement (6 is the fewest a 95% interval needs)
+#   BENCH_PARITY="rust:src python:src python:dep go:src"
+#                             the APP:EDIT cells where the optimized form re-executes the
+#                             steps of the form it is judged against (see docs/benchmarks.md)
 #   BENCH_APPS="rust go node python", BENCH_FORMS="naive expert literal optimized generated"
 #   BUILDSPEC=PATH            the buildspec binary (default: target/debug/buildspec); it is
 #                             copied to the temp dir first, so a rebuild meanwhile is harmless
@@ -51,7 +58,8 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$REPO/bench"
-RUNS="${BENCH_RUNS:-3}"
+RUNS="${BENCH_RUNS:-6}"
+read -ra PARITY <<<"${BENCH_PARITY:-rust:src python:src python:dep go:src}"
 read -ra APPS <<<"${BENCH_APPS:-rust go node python}"
 read -ra FORMS <<<"${BENCH_FORMS:-naive expert literal optimized generated}"
 OUT="${BENCH_OUT:-$BENCH/results/latest.md}"
@@ -65,7 +73,7 @@ esac
 
 # The exact command line, with the settings that were given.
 CMDLINE=""
-for v in BENCH_RUNS BENCH_APPS BENCH_FORMS BUILDSPEC BENCH_ENGINE BENCH_OUT BENCH_KEEP; do
+for v in BENCH_RUNS BENCH_PARITY BENCH_APPS BENCH_FORMS BUILDSPEC BENCH_ENGINE BENCH_OUT BENCH_KEEP; do
     [[ -n "${!v:-}" ]] && CMDLINE+="$v=$(printf '%q' "${!v}") "
 done
 CMDLINE+="bench/run.sh"
@@ -77,6 +85,8 @@ die() { say "error: $*"; exit 1; }
 # Source edit per app (SRC_FILE): that file gets "hello from the" → "hello again from the".
 # shellcheck source-path=SCRIPTDIR source=apps.sh
 . "$BENCH/apps.sh"
+# shellcheck source-path=SCRIPTDIR source=paired.sh
+. "$BENCH/paired.sh"
 declare -A DEP_NOTE=(
     [rust]="Cargo.toml + Cargo.lock: add fastrand 2"
     [go]="go.mod: go 1.18 → 1.19 (stdlib only: no module proxy reachable, so no real dependency can be added)"
@@ -361,7 +371,6 @@ med() { values "$1" "$2" "$3" | median; }
 fmt1() { [[ -n "$1" ]] && awk -v x="$1" 'BEGIN { printf "%.1f", x }' || printf '–'; }
 fmt2() { [[ -n "$1" ]] && awk -v x="$1" 'BEGIN { printf "%.2f", x }' || printf '–'; }
 mb() { [[ -n "$1" ]] && awk -v x="$1" 'BEGIN { printf "%.1f", x / 1e6 }' || printf '–'; }
-ratio() { [[ -n "$1" && -n "$2" ]] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }' || printf '–'; }
 plan_cell() { # APP FORM: "src yes, dep no" style, over all runs
     local app="$1" form="$2" k vals out=""
     for k in src dep; do
@@ -388,6 +397,25 @@ steps_block() { # APP FORM KIND: the step list of the last run, and whether runs
     fi
     ((same)) || printf '    (the set differed between runs; this is the last run)\n'
 }
+# ratios APP A B METRIC: A's value ÷ B's, run by run (runs where both have one).
+ratios() {
+    awk -F'\t' -v a="$1" -v x="$2" -v y="$3" -v m="$4" '
+        $1 == a && $4 == m && $2 == x { va[$3] = $5 }
+        $1 == a && $4 == m && $2 == y { vb[$3] = $5 }
+        END { for (r in va) if ((r in vb) && vb[r] > 0) printf "%.6f\n", va[r] / vb[r] }' "$TSV"
+}
+# best_cold_ratios APP FORM: FORM's cold time ÷ the better of naive's and expert's, run by run.
+best_cold_ratios() {
+    awk -F'\t' -v a="$1" -v x="$2" '
+        $1 == a && $4 == "cold_s" && $2 == x { va[$3] = $5 }
+        $1 == a && $4 == "cold_s" && ($2 == "naive" || $2 == "expert") { if (!($3 in vb) || $5 < vb[$3]) vb[$3] = $5; nb[$3]++ }
+        END { for (r in va) if (nb[r] == 2 && vb[r] > 0) printf "%.6f\n", va[r] / vb[r] }' "$TSV"
+}
+edit_rule() { # APP EDIT: parity or fewer
+    local c
+    for c in "${PARITY[@]}"; do [[ $c == "$1:$2" ]] && { echo parity; return; }; done
+    echo fewer
+}
 label_of() {
     if [[ $1 == literal ]] && ((!HAVE_NO_OPT)); then printf 'literal\\*'; else printf '%s' "$1"; fi
 }
@@ -396,7 +424,7 @@ mkdir -p "$(dirname "$OUT")"
 {
     printf '# buildspec rebuild benchmark\n\n'
     printf 'Command: `%s`\n\n' "$CMDLINE"
-    printf -- '- Date: %s; total time %dm%02ds; %s run(s) per measurement, medians shown.\n' \
+    printf -- '- Date: %s; total time %dm%02ds; %s run(s) per measurement, medians shown; ratios are paired (below).\n' \
         "$(date -u '+%Y-%m-%d %H:%M UTC')" $(((SECONDS - START) / 60)) $(((SECONDS - START) % 60)) "$RUNS"
     printf -- '- buildspec: %s (binary sha256 %s…, built %s; repo HEAD %s).\n' "$BS_VERSION" "$BS_SHA" "$BS_MTIME" \
         "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -432,36 +460,32 @@ mkdir -p "$(dirname "$OUT")"
     if have optimized; then
         for base in expert naive; do
             have "$base" || continue
-            printf '\n### optimized ÷ %s (below 1: optimized is faster or smaller)\n\n' "$base"
+            printf '\n### optimized ÷ %s, paired (below 1: optimized is faster or smaller)\n\n' "$base"
+            printf 'Median of the per-run ratios [95%% interval]:\n\n'
             printf '| app | cold | size | src edit | dep edit |\n|---|---:|---:|---:|---:|\n'
             for app in "${APPS[@]}"; do
                 printf '| %s | %s | %s | %s | %s |\n' "$app" \
-                    "$(ratio "$(med "$app" optimized cold_s)" "$(med "$app" "$base" cold_s)")" \
-                    "$(ratio "$(med "$app" optimized size_b)" "$(med "$app" "$base" size_b)")" \
-                    "$(ratio "$(med "$app" optimized src_s)" "$(med "$app" "$base" src_s)")" \
-                    "$(ratio "$(med "$app" optimized dep_s)" "$(med "$app" "$base" dep_s)")"
+                    "$(ratios "$app" optimized "$base" cold_s | paired_cell -)" \
+                    "$(ratios "$app" optimized "$base" size_b | paired_cell -)" \
+                    "$(ratios "$app" optimized "$base" src_s | paired_cell -)" \
+                    "$(ratios "$app" optimized "$base" dep_s | paired_cell -)"
             done
         done
     fi
 
     for judged in optimized generated; do
     if have "$judged" && have naive && have expert; then
-        # The targets of issue 4, judged on the medians above.
-        verdict() { # A B LIMIT: A ÷ B, and whether it is at most LIMIT (unrounded)
-            [[ -n "$1" && -n "$2" ]] || { printf '–'; return; }
-            awk -v a="$1" -v b="$2" -v l="$3" 'BEGIN { if (b <= 0) { print "–"; exit } r = a / b; printf "%.2f %s", r, (r <= l ? "yes" : "**no**") }'
-        }
-        printf '\n### Targets (%s): met or not, on the medians above\n\n' "$judged"
-        printf '| app | cold ÷ the better of naive and expert (≤ 1.2) | size ÷ expert (≤ 1) | src edit ÷ expert (≤ 1) | dep edit ÷ naive (≤ 1) | plan exact |\n'
+        printf '\n### Targets (%s): met or not, on paired ratios\n\n' "$judged"
+        printf 'Each cell: the median of the per-run ratios [its 95%% sign-test interval] and the verdict. Cold and size: the median against the bound. Edits: `parity` cells (the same steps re-executed) are met when the upper end ≤ %s; the others (the optimizer removes work) when the median and the upper end are below 1 (bench/paired.sh).\n\n' "$PAIRED_PARITY_LIMIT"
+        printf '| app | cold ÷ the better of naive and expert (≤ 1.2) | size ÷ expert (≤ 1) | src edit ÷ expert | dep edit ÷ naive | plan exact |\n'
         printf '|---|---|---|---|---|---|\n'
         for app in "${APPS[@]}"; do
-            best_cold="$( (med "$app" naive cold_s; med "$app" expert cold_s) | sort -g | head -n 1)"
             plans="$( (values "$app" "$judged" src_plan; values "$app" "$judged" dep_plan) | sort -u | paste -sd/ -)"
             printf '| %s | %s | %s | %s | %s | %s |\n' "$app" \
-                "$(verdict "$(med "$app" "$judged" cold_s)" "$best_cold" 1.2)" \
-                "$(verdict "$(med "$app" "$judged" size_b)" "$(med "$app" expert size_b)" 1)" \
-                "$(verdict "$(med "$app" "$judged" src_s)" "$(med "$app" expert src_s)" 1)" \
-                "$(verdict "$(med "$app" "$judged" dep_s)" "$(med "$app" naive dep_s)" 1)" \
+                "$(best_cold_ratios "$app" "$judged" | paired_cell limit:1.2)" \
+                "$(ratios "$app" "$judged" expert size_b | paired_cell limit:1)" \
+                "$(ratios "$app" "$judged" expert src_s | paired_cell "$(edit_rule "$app" src)")" \
+                "$(ratios "$app" "$judged" naive dep_s | paired_cell "$(edit_rule "$app" dep)")" \
                 "$([[ $plans == yes ]] && echo yes || echo "**${plans:-–}**")"
         done
     fi

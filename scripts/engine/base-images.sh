@@ -23,7 +23,8 @@
 # copied, .debs shared between builds), imported with `docker import --change` for
 # ENV/WORKDIR/CMD. Debian-based images trust the machine's extra CAs
 # (/usr/local/share/ca-certificates), since TLS to the package registries is intercepted.
-# Versions are Debian 12's (python 3.11, go 1.19, node 18, php 8.2, rust-web 1.9x): the names
+# Versions are Debian 12's (python 3.11, node 18, php 8.2, rust-web 1.9x; go 1.22 from its
+# backports, keyed by the recipe: the host has no backports candidate to key on): the names
 # are the real ones so Dockerfiles need no change, the contents are stand-ins.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -56,7 +57,7 @@ declare -A PARENT=(
 declare -A PKGS=(
     [minbase]="base-files libc6 dpkg apt" [busybox]="" [debian_slim]="ca-certificates"
     [python]="python3 python3-pip python3-venv python-is-python3"
-    [golang]="golang-go git gcc libc6-dev make pkg-config"
+    [golang]="golang-1.22-go git gcc libc6-dev make pkg-config"
     [node]="nodejs npm"
     [php]="php-cli"
     [rust]="rustc-web cargo-web gcc libc6-dev pkg-config"
@@ -233,15 +234,24 @@ recipe_python() {
 changes_python() { printf '%s\n' "ENV PATH=$STD_PATH" 'ENV LANG=C.UTF-8' 'CMD ["python3"]'; }
 
 recipe_golang() {
-    local R="$1"
+    local R="$1" sources="$R/etc/apt/sources.list.d/bookworm-backports.sources"
+    # Go 1.22, the release golang:1.22 names, from Debian 12's backports (its golang-go is
+    # 1.19, which ships the standard library precompiled, so -trimpath or CGO_ENABLED=0
+    # would recompile it). The backports source is dropped again, as the real image has none.
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
+        "$(debian_mirror)" /usr/share/keyrings/debian-archive-keyring.gpg >"$sources"
     h_chroot_begin "$R"
-    h_apt_install "$R" golang-go git gcc libc6-dev make pkg-config
+    h_apt_install "$R" golang-1.22-go git gcc libc6-dev make pkg-config
+    # Where the official image keeps its toolchain.
+    ln -s /usr/lib/go-1.22 "$R/usr/local/go"
+    h_chroot "$R" /usr/local/go/bin/go version | grep -q ' go1\.22\.' || die "golang: not Go 1.22"
     h_chroot_end "$R"
+    rm -f "$sources"
     mkdir -p "$R/go/src" "$R/go/bin"
     chmod -R 1777 "$R/go"
 }
 changes_golang() {
-    printf '%s\n' "ENV PATH=/go/bin:/usr/lib/go/bin:$STD_PATH" 'ENV GOPATH=/go' \
+    printf '%s\n' "ENV PATH=/go/bin:/usr/local/go/bin:$STD_PATH" 'ENV GOPATH=/go' \
         'ENV GOTOOLCHAIN=local' 'WORKDIR /go' 'CMD ["bash"]'
 }
 
