@@ -505,3 +505,44 @@ fn the_json_summary_breaks_the_time_down_by_phase() {
     assert_eq!(ms(&again, "runc"), 0, "a rebuild that runs nothing: {again:?}");
     assert_eq!(ms(&again, "layer_write"), 0, "{again:?}");
 }
+
+/// The layer directories in the cache (one per unpacked layer).
+fn unpacked_layers(cache: &Path) -> usize {
+    std::fs::read_dir(cache.join("diffs")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn a_layer_is_unpacked_only_when_a_step_runs_on_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let base = busybox_base(tmp.path(), &cache);
+    assert_eq!(unpacked_layers(&cache), 0, "the base's own copy (a runtime's) was unpacked");
+    let ctx = tmp.path().join("lazy");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let spec = |app_run: &str| {
+        let text = format!(
+            "buildspec 1\nbuilder \"b\" from=\"busybox:test\" {{\n    run \"head -c 3000000 /dev/zero > /big\"\n}}\nruntime \"app\" from=\"busybox:test\" {{\n    copy \"/big\" from=\"b\" to=\"/copied\"\n{app_run}    env X=\"1\"\n}}\n"
+        );
+        std::fs::write(ctx.join("buildspec.kdl"), text).unwrap();
+    };
+    let build = |label: &str| -> serde_json::Value {
+        let out = build_command(&ctx, &cache, &base, &format!("oci:{}", tmp.path().join(label).display())).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    spec("");
+    let first = build("first");
+    assert_eq!(first["executed_runs"], 1, "{first}");
+    assert_eq!(unpacked_layers(&cache), 1, "only the builder's RUN layer is a directory: the runtime's copy is never run on");
+    let again = build("again");
+    assert_eq!(again["executed_runs"], 0, "a cached copy needs no directory to be reused: {again}");
+    assert_eq!(again["manifest"], first["manifest"]);
+    // A RUN after the (cached) copy: its layer is unpacked then, and the
+    // RUN sees the file.
+    spec("    run \"test $(wc -c < /copied) -eq 3000000\"\n");
+    let with_run = build("with-run");
+    assert_eq!(with_run["executed_runs"], 1, "{with_run}");
+    let dirs: Vec<_> = std::fs::read_dir(cache.join("diffs")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(unpacked_layers(&cache), 3, "the copy's layer is unpacked for the RUN, and the RUN's layer kept: {dirs:?}");
+    check_cache(&cache);
+}

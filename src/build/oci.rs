@@ -125,6 +125,10 @@ struct State {
     layers: Vec<LayerRef>,
     /// Layer directories, bottom first.
     dirs: Vec<PathBuf>,
+    /// Layers whose directory in `dirs` is not unpacked yet: a layer is
+    /// unpacked only when a later step runs on it or reads from it (a
+    /// runtime stage's copies never are).
+    pending: Vec<LayerRef>,
     key: Digest,
     args: BTreeMap<String, String>,
     posix_shell: bool,
@@ -299,6 +303,7 @@ impl Builder<'_> {
             config: img.config.clone(),
             layers: img.layers.clone(),
             dirs: vec![rootfs],
+            pending: Vec::new(),
             args: BTreeMap::new(),
             posix_shell: true,
         })
@@ -336,6 +341,7 @@ impl Builder<'_> {
                 config: ImageConfig::scratch(),
                 layers: Vec::new(),
                 dirs: Vec::new(),
+                pending: Vec::new(),
                 key: key_of(&["scratch", self.req.compression.name()]),
                 args: BTreeMap::new(),
                 posix_shell: true,
@@ -397,7 +403,7 @@ impl Builder<'_> {
             StepKind::Workdir(path) => {
                 let dir = self.resolve(state, path);
                 state.config.config.working_dir = dir.clone();
-                if !exists_in(&state.lowers(&self.empty), &dir) {
+                if !exists_in(&self.lowers(state)?, &dir) {
                     let entries = vec![Entry { path: dir.trim_start_matches('/').to_owned(), kind: EntryKind::Dir, mode: 0o755, uid: 0, gid: 0, mtime: 0 }];
                     self.add_layer(state, entries, &format!("WORKDIR {dir}"))?;
                 }
@@ -558,8 +564,9 @@ impl Builder<'_> {
         let record = self.req.cache_dir.join("steps").join(key.hex());
         let local = fs::read(&record).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| LayerRef::from_json(&v));
         if let Some(layer) = local {
+            // The directory is made from the blob when a step needs it.
             let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
-            if dir.exists() && self.store.has(&layer.digest) {
+            if self.store.has(&layer.digest) {
                 self.used.insert(key.clone(), layer.clone());
                 self.push_layer(state, what, layer, dir);
                 return true;
@@ -673,8 +680,20 @@ impl Builder<'_> {
     fn push_layer(&self, state: &mut State, what: &str, layer: LayerRef, dir: PathBuf) {
         state.key = key_of(&[state.key.as_str(), what, layer.diff_id.as_str()]);
         state.config.rootfs.diff_ids.push(layer.diff_id.to_string());
+        if !dir.exists() {
+            state.pending.push(layer.clone());
+        }
         state.layers.push(layer);
         state.dirs.push(dir);
+    }
+
+    /// A stage's layer directories, topmost first, for a step to run on
+    /// or read from: the layers not unpacked yet are unpacked now.
+    fn lowers(&self, state: &State) -> Result<Vec<PathBuf>, Error> {
+        for layer in &state.pending {
+            self.timings.time("unpack", || self.unpack(layer))?;
+        }
+        Ok(state.lowers(&self.empty))
     }
 
     /// Writes a layer of `entries` and its directory, and adds both.
@@ -686,7 +705,7 @@ impl Builder<'_> {
             .map_err(io_ctx("writing a layer"))?;
         debug_assert_eq!(digest, layer.digest);
         let layer = LayerRef { digest, diff_id: layer.diff_id, size, media_type: self.req.compression.media_type().to_owned() };
-        let dir = self.timings.time("unpack", || self.unpack(&layer))?;
+        let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
         self.push_layer(state, what, layer.clone(), dir);
         Ok(layer)
     }
@@ -701,12 +720,12 @@ impl Builder<'_> {
             None => self.req.context_dir.clone(),
             Some(from) => {
                 let at = self.scratch.path().join(format!("view{}", step.span.offset));
-                view = Some(crate::build::runc::view(&from.lowers(&self.empty), &at).map_err(io_ctx("mounting a stage to copy from"))?);
+                view = Some(crate::build::runc::view(&self.lowers(from)?, &at).map_err(io_ctx("mounting a stage to copy from"))?);
                 at
             }
         };
         let (uid, gid) = match &copy.chown {
-            Some(owner) => resolve_owner(&state.lowers(&self.empty), &crate::emit::quote::expand(owner, &state.lookup())),
+            Some(owner) => resolve_owner(&self.lowers(state)?, &crate::emit::quote::expand(owner, &state.lookup())),
             None => (0, 0),
         };
         let chmod = copy.chmod.as_ref().and_then(|m| u32::from_str_radix(m, 8).ok());
@@ -791,7 +810,7 @@ impl Builder<'_> {
             return Ok(());
         }
         // Execute.
-        let lowers = state.lowers(&self.empty);
+        let lowers = self.lowers(state)?;
         let user = state.config.config.user.clone();
         let (uid, gid) = resolve_owner(&lowers, if user.is_empty() { "0" } else { &user });
         let n = *executed;
@@ -851,8 +870,8 @@ impl Builder<'_> {
                 None => self.req.context_dir.join(crate::passes::facts::normalize(&bind.source)),
                 Some(from) => {
                     let lowers = match self.req.graph.find(from) {
-                        Some(on) => states[&on].lowers(&self.empty),
-                        None => self.base_image(stage, from)?.lowers(&self.empty),
+                        Some(on) => self.lowers(&states[&on])?,
+                        None => self.lowers(&self.base_image(stage, from)?)?,
                     };
                     let at = work.join(format!("bind{i}"));
                     _views.push(crate::build::runc::view(&lowers, &at).map_err(io_ctx("mounting a stage to bind"))?);
