@@ -409,7 +409,7 @@ mod tests {
             Entry { path: "app/link".into(), kind: EntryKind::Symlink("run".into()), mode: 0o777, uid: 0, gid: 0, mtime: 9 },
         ];
         let (blob, _) = write_layer(entries, 0, crate::oci::layer::Compression::Gzip, Vec::new()).unwrap();
-        extract(flate2::read::GzDecoder::new(blob.as_slice()), &s.root).unwrap();
+        extract(flate2::read::MultiGzDecoder::new(blob.as_slice()), &s.root).unwrap();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(fs::metadata(s.root.join("app/run")).unwrap().permissions().mode() & 0o777, 0o755);
         assert_eq!(fs::read_link(s.root.join("app/link")).unwrap(), Path::new("run"));

@@ -1,6 +1,7 @@
 //! Writing a layer: a tar of sorted entries (parents first), with owners
 //! and modes kept, times clamped to SOURCE_DATE_EPOCH, compressed with
-//! gzip (zlib-rs) or zstd (libzstd) at a pinned level, and described by
+//! gzip (zlib-rs, over every core: `parallel_gzip`) or zstd (libzstd) at a
+//! pinned level, and described by
 //! its diff id (the sha256 of the tar) and digest (the sha256 of the
 //! compressed blob). The same entries always give the same bytes.
 
@@ -46,7 +47,8 @@ impl Compression {
 pub fn decompress<'a>(media_type: &str, blob: impl io::Read + 'a) -> io::Result<Box<dyn io::Read + 'a>> {
     let blob = io::BufReader::new(blob);
     Ok(if media_type.ends_with("gzip") {
-        Box::new(flate2::read::GzDecoder::new(blob))
+        // Every member: a blob may be several gzip members (ours are).
+        Box::new(flate2::read::MultiGzDecoder::new(blob))
     } else if media_type.ends_with("zstd") {
         Box::new(zstd::stream::read::Decoder::with_buffer(blob)?)
     } else {
@@ -56,7 +58,7 @@ pub fn decompress<'a>(media_type: &str, blob: impl io::Read + 'a) -> io::Result<
 
 /// The compressor in front of the blob's hasher.
 enum Encoder<W: Write> {
-    Gzip(flate2::write::GzEncoder<W>),
+    Gzip(crate::oci::parallel_gzip::ParallelGzip<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 
@@ -79,7 +81,7 @@ impl<W: Write> Write for Encoder<W> {
 impl<W: Write> Encoder<W> {
     fn new(compression: Compression, out: W) -> io::Result<Encoder<W>> {
         Ok(match compression {
-            Compression::Gzip => Encoder::Gzip(flate2::GzBuilder::new().mtime(0).write(out, flate2::Compression::new(GZIP_LEVEL))),
+            Compression::Gzip => Encoder::Gzip(crate::oci::parallel_gzip::ParallelGzip::new(out, GZIP_LEVEL)),
             Compression::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?),
         })
     }
@@ -282,7 +284,7 @@ mod tests {
         assert_eq!(layer_a.size, blob_a.len() as u64);
         // The diff id is the digest of the uncompressed tar.
         let mut tar = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(blob_a.as_slice()), &mut tar).unwrap();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(blob_a.as_slice()), &mut tar).unwrap();
         assert_eq!(layer_a.diff_id, Digest::of(&tar));
         let names: Vec<String> = tar::Archive::new(tar.as_slice())
             .entries()
@@ -302,7 +304,7 @@ mod tests {
         let opaque = Entry { path: "var/cache".into(), kind: EntryKind::Opaque, mode: 0, uid: 0, gid: 0, mtime: 0 };
         let (blob, _) = write_layer(vec![gone, opaque], 0, Compression::Gzip, Vec::new()).unwrap();
         let mut tar = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(blob.as_slice()), &mut tar).unwrap();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(blob.as_slice()), &mut tar).unwrap();
         let names: Vec<String> = tar::Archive::new(tar.as_slice())
             .entries()
             .unwrap()

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod image;
 pub mod layer;
 pub mod layout;
+pub mod parallel_gzip;
 pub mod registry;
 pub mod registry_cache;
 pub mod source;
