@@ -501,7 +501,7 @@ pub fn pull(reference: &Reference, store: &Store, arch: &str) -> Result<Image, E
     }
     let manifest: ImageManifest = serde_json::from_slice(&body).map_err(|e| protocol(format!("manifest: {e}")))?;
     let config_digest = image::digest_of(manifest.config()).ok_or_else(|| protocol("manifest has a config digest that is not sha256".into()))?;
-    fetch_blob(&mut session, store, &config_digest, u64::try_from(manifest.config().size()).ok())?;
+    fetch_blob(&mut session, store, &config_digest, Some(manifest.config().size()))?;
     let config: ImageConfig = serde_json::from_slice(&store.read(&config_digest).map_err(|error| Error::Io { what: "reading a pulled config".into(), error })?)
         .map_err(|e| protocol(format!("config: {e}")))?;
     if manifest.layers().len() != config.rootfs.diff_ids.len() {
@@ -511,7 +511,7 @@ pub fn pull(reference: &Reference, store: &Store, arch: &str) -> Result<Image, E
     for (layer, diff_id) in manifest.layers().iter().zip(&config.rootfs.diff_ids) {
         let digest = image::digest_of(layer).ok_or_else(|| protocol(format!("layer digest {} is not sha256", layer.digest())))?;
         let diff_id = parse_digest(diff_id).ok_or_else(|| protocol(format!("bad diff id {diff_id}")))?;
-        let size = fetch_blob(&mut session, store, &digest, u64::try_from(layer.size()).ok())?;
+        let size = fetch_blob(&mut session, store, &digest, Some(layer.size()))?;
         layers.push(LayerRef { digest, diff_id, size, media_type: layer.media_type().to_string() });
     }
     Ok(Image { config, layers })
