@@ -222,6 +222,7 @@ mkdir -p "$ROOTFS"
 tar -C "$ROOTFS" -xf "$(ls /var/cache/buildspec-engine/images/minbase-*.rootfs.tar | head -1)"
 LAYER_TABLE="$(cd "$REPO" && cargo bench -q --bench layer_write -- "$ROOTFS" "$RUNS" 2>/dev/null)"
 
+mkdir -p "$(dirname "$OUT")"
 {
     printf '# Daemonless backend benchmark\n\n'
     printf 'Command: `%sbench/oci.sh` (%s, %s runs per cell, medians; %s).\n\n' \
