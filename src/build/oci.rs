@@ -565,7 +565,7 @@ impl Builder<'_> {
         let local = fs::read(&record).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| LayerRef::from_json(&v));
         if let Some(layer) = local {
             // The directory is made from the blob when a step needs it.
-            let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
+            let dir = self.layer_dir(&layer.diff_id);
             if self.store.has(&layer.digest) {
                 self.used.insert(key.clone(), layer.clone());
                 self.push_layer(state, what, layer, dir);
@@ -643,7 +643,7 @@ impl Builder<'_> {
     }
 
     fn unpack_into_cache(&self, layer: &LayerRef, check: bool) -> Result<PathBuf, Error> {
-        let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
+        let dir = self.layer_dir(&layer.diff_id);
         if dir.exists() && !check {
             return Ok(dir);
         }
@@ -687,6 +687,11 @@ impl Builder<'_> {
         state.dirs.push(dir);
     }
 
+    /// Where a layer's files are unpacked in the cache, by its diff id.
+    fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
+        self.req.cache_dir.join("diffs").join(diff_id.hex())
+    }
+
     /// A stage's layer directories, topmost first, for a step to run on
     /// or read from: the layers not unpacked yet are unpacked now.
     fn lowers(&self, state: &State) -> Result<Vec<PathBuf>, Error> {
@@ -705,7 +710,7 @@ impl Builder<'_> {
             .map_err(io_ctx("writing a layer"))?;
         debug_assert_eq!(digest, layer.digest);
         let layer = LayerRef { digest, diff_id: layer.diff_id, size, media_type: self.req.compression.media_type().to_owned() };
-        let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
+        let dir = self.layer_dir(&layer.diff_id);
         self.push_layer(state, what, layer.clone(), dir);
         Ok(layer)
     }
@@ -921,7 +926,7 @@ impl Builder<'_> {
             .timings
             .time("layer_write", || self.store.put_with(|w| write_layer(entries, epoch, compression, w).map(|(_, l)| l)))
             .map_err(io_ctx("writing a layer"))?;
-        let dir = self.req.cache_dir.join("diffs").join(layer.diff_id.hex());
+        let dir = self.layer_dir(&layer.diff_id);
         if dir.exists() || fs::rename(&upper, &dir).is_err() {
             let _ = fs::remove_dir_all(&upper);
         }
