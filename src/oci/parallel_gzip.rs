@@ -22,13 +22,14 @@ pub struct ParallelGzip<W: Write> {
     piece: Vec<u8>,
     in_flight: VecDeque<JoinHandle<io::Result<Vec<u8>>>>,
     max_in_flight: usize,
-    wrote_a_member: bool,
+    /// Whether a piece was handed to a thread yet.
+    sent_any: bool,
 }
 
 impl<W: Write> ParallelGzip<W> {
     pub fn new(out: W, level: u32) -> ParallelGzip<W> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        ParallelGzip { out, level, piece: Vec::with_capacity(PIECE), in_flight: VecDeque::new(), max_in_flight: cores, wrote_a_member: false }
+        ParallelGzip { out, level, piece: Vec::with_capacity(PIECE), in_flight: VecDeque::new(), max_in_flight: cores, sent_any: false }
     }
 
     /// Hands the current piece to a thread, first writing the oldest
@@ -41,6 +42,7 @@ impl<W: Write> ParallelGzip<W> {
         }
         let handle = std::thread::Builder::new().name("gzip".into()).spawn(move || compress(&piece, level))?;
         self.in_flight.push_back(handle);
+        self.sent_any = true;
         Ok(())
     }
 
@@ -48,7 +50,6 @@ impl<W: Write> ParallelGzip<W> {
         let Some(handle) = self.in_flight.pop_front() else { return Ok(()) };
         let member = handle.join().map_err(|_| io::Error::other("a compression thread panicked"))??;
         self.out.write_all(&member)?;
-        self.wrote_a_member = true;
         Ok(())
     }
 
@@ -56,7 +57,7 @@ impl<W: Write> ParallelGzip<W> {
     pub fn finish(mut self) -> io::Result<W> {
         // An empty stream is still one (empty) member, as a single
         // gzip writer gives.
-        if !self.piece.is_empty() || (self.in_flight.is_empty() && !self.wrote_a_member) {
+        if !self.piece.is_empty() || !self.sent_any {
             self.send_piece()?;
         }
         while !self.in_flight.is_empty() {
