@@ -17,6 +17,22 @@
 
 PAIRED_PARITY_LIMIT=1.03
 
+# paired_median < numbers: their median (the mean of the middle two for an even count);
+# nothing at all without numbers.
+paired_median() {
+    sort -g | awk '{ v[++n] = $1 } END { if (n) { if (n % 2) print v[(n + 1) / 2]; else printf "%g\n", (v[n / 2] + v[n / 2 + 1]) / 2 } }'
+}
+
+# paired_divide [B_COUNT] < "RUN SIDE VALUE" lines (SIDE "A" or "B"): A ÷ B, one ratio a run,
+# for the runs that have both. With B_COUNT (default 1), a run's B is the smallest of its
+# B values and the run counts only when it has B_COUNT of them ("the better of two forms").
+paired_divide() {
+    awk -v want="${1:-1}" '
+        $2 == "A" { a[$1] = $3 }
+        $2 == "B" { if (!($1 in b) || $3 < b[$1]) b[$1] = $3; nb[$1]++ }
+        END { for (r in a) if (nb[r] == want && b[r] > 0) printf "%.6f\n", a[r] / b[r] }'
+}
+
 # paired_stats < ratios: "MEDIAN LO HI CONFIDENCE" (LO, HI and CONFIDENCE are "-" with
 # fewer than 6 ratios); nothing at all without ratios.
 paired_stats() {

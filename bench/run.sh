@@ -364,10 +364,7 @@ clean_engine
 # --- the report ----------------------------------------------------------------------------
 # values APP FORM METRIC: the values of all runs, one a line.
 values() { awk -F'\t' -v a="$1" -v f="$2" -v m="$3" '$1 == a && $2 == f && $4 == m { print $5 }' "$TSV"; }
-median() { # of numbers on stdin; empty when none
-    sort -g | awk '{ v[++n] = $1 } END { if (n) { if (n % 2) print v[(n + 1) / 2]; else printf "%g\n", (v[n / 2] + v[n / 2 + 1]) / 2 } }'
-}
-med() { values "$1" "$2" "$3" | median; }
+med() { values "$1" "$2" "$3" | paired_median; }
 fmt1() { [[ -n "$1" ]] && awk -v x="$1" 'BEGIN { printf "%.1f", x }' || printf '–'; }
 fmt2() { [[ -n "$1" ]] && awk -v x="$1" 'BEGIN { printf "%.2f", x }' || printf '–'; }
 mb() { [[ -n "$1" ]] && awk -v x="$1" 'BEGIN { printf "%.1f", x / 1e6 }' || printf '–'; }
@@ -400,16 +397,13 @@ steps_block() { # APP FORM KIND: the step list of the last run, and whether runs
 # ratios APP A B METRIC: A's value ÷ B's, run by run (runs where both have one).
 ratios() {
     awk -F'\t' -v a="$1" -v x="$2" -v y="$3" -v m="$4" '
-        $1 == a && $4 == m && $2 == x { va[$3] = $5 }
-        $1 == a && $4 == m && $2 == y { vb[$3] = $5 }
-        END { for (r in va) if ((r in vb) && vb[r] > 0) printf "%.6f\n", va[r] / vb[r] }' "$TSV"
+        $1 == a && $4 == m && ($2 == x || $2 == y) { print $3, ($2 == x ? "A" : "B"), $5 }' "$TSV" | paired_divide
 }
 # best_cold_ratios APP FORM: FORM's cold time ÷ the better of naive's and expert's, run by run.
 best_cold_ratios() {
     awk -F'\t' -v a="$1" -v x="$2" '
-        $1 == a && $4 == "cold_s" && $2 == x { va[$3] = $5 }
-        $1 == a && $4 == "cold_s" && ($2 == "naive" || $2 == "expert") { if (!($3 in vb) || $5 < vb[$3]) vb[$3] = $5; nb[$3]++ }
-        END { for (r in va) if (nb[r] == 2 && vb[r] > 0) printf "%.6f\n", va[r] / vb[r] }' "$TSV"
+        $1 == a && $4 == "cold_s" && ($2 == x || $2 == "naive" || $2 == "expert") {
+            if ($2 == x) print $3, "A", $5; else print $3, "B", $5 }' "$TSV" | paired_divide 2
 }
 edit_rule() { # APP EDIT: parity or fewer
     local c
