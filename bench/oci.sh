@@ -203,15 +203,13 @@ done
 say "builds done"
 
 # Medians: spec tool case → secs, steps.
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "" }'; }
 cell() { # SPEC TOOL CASE FIELD(5=secs,6=steps)
-    awk -F'\t' -v s="$1" -v t="$2" -v c="$3" -v f="$4" '$1 == s && $2 == t && $3 == c { print $f }' "$RAW" | median
+    awk -F'\t' -v s="$1" -v t="$2" -v c="$3" -v f="$4" '$1 == s && $2 == t && $3 == c { print $f }' "$RAW" | paired_median
 }
 paired_ratios() { # SPEC OCI_CASE BUILDKIT_CASE: oci ÷ BuildKit, run by run
     awk -F'\t' -v s="$1" -v a="$2" -v b="$3" '
-        $1 == s && $2 == "oci" && $3 == a { va[$4] = $5 }
-        $1 == s && $2 == "buildkit" && $3 == b { vb[$4] = $5 }
-        END { for (r in va) if ((r in vb) && vb[r] > 0) printf "%.6f\n", va[r] / vb[r] }' "$RAW"
+        $1 == s && $2 == "oci" && $3 == a { print $4, "A", $5 }
+        $1 == s && $2 == "buildkit" && $3 == b { print $4, "B", $5 }' "$RAW" | paired_divide
 }
 fmt() { [[ -n "$1" ]] && printf '%.2f s' "$1" || printf 'n/a'; }
 ratio() { [[ -n "$1" && -n "$2" ]] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f×", a / b }' || printf 'n/a'; }

@@ -47,7 +47,7 @@ fn main() {
     {
         // Uncompressed: decompress what we wrote.
         let probe = std::fs::read_dir(work.path().join("probe/blobs/sha256")).unwrap().next().unwrap().unwrap().path();
-        let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(&probe).unwrap());
+        let mut gz = flate2::read::MultiGzDecoder::new(std::fs::File::open(&probe).unwrap());
         let mut out = std::fs::File::create(&tar_path).unwrap();
         tar_bytes += std::io::copy(&mut gz, &mut out).unwrap();
     }
