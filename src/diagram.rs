@@ -70,13 +70,12 @@ fn kind_name(kind: EdgeKind) -> &'static str {
 pub fn diagram(graph: &Graph) -> Diagram {
     let name = |id: StageId| graph.stage(id).name.value.clone();
     let emitted: std::collections::BTreeSet<StageId> = graph.order.iter().copied().collect();
-    let mut wave: BTreeMap<StageId, usize> = BTreeMap::new();
+    let by_wave = graph.waves();
+    let wave: BTreeMap<StageId, usize> = by_wave.iter().enumerate().flat_map(|(n, ids)| ids.iter().map(move |id| (*id, n))).collect();
     let mut edges = std::collections::BTreeSet::new();
     let mut images = std::collections::BTreeSet::new();
     for &id in &graph.order {
         let stage = graph.stage(id);
-        let w = stage.deps.iter().filter(|d| emitted.contains(&d.on)).map(|d| wave[&d.on] + 1).max().unwrap_or(0);
-        wave.insert(id, w);
         for dep in stage.deps.iter().filter(|d| emitted.contains(&d.on)) {
             edges.insert(Edge { from: name(dep.on), to: name(id), kind: kind_name(dep.kind), image: false });
         }
@@ -85,10 +84,7 @@ pub fn diagram(graph: &Graph) -> Diagram {
             edges.insert(Edge { from: image.to_owned(), to: name(id), kind: kind_name(kind), image: true });
         }
     }
-    let mut waves: Vec<Vec<String>> = vec![Vec::new(); wave.values().max().map_or(0, |w| w + 1)];
-    for &id in &graph.order {
-        waves[wave[&id]].push(name(id));
-    }
+    let waves: Vec<Vec<String>> = by_wave.iter().map(|ids| ids.iter().map(|id| name(*id)).collect()).collect();
     let mut edges: Vec<Edge> = edges.into_iter().collect();
     let position: BTreeMap<String, usize> = graph.order.iter().enumerate().map(|(n, &id)| (name(id), n)).collect();
     edges.sort_by(|a, b| (position[&a.to], a.kind, a.image, &a.from).cmp(&(position[&b.to], b.kind, b.image, &b.from)));

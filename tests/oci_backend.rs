@@ -546,3 +546,35 @@ fn a_layer_is_unpacked_only_when_a_step_runs_on_it() {
     assert_eq!(unpacked_layers(&cache), 3, "the copy's layer is unpacked for the RUN, and the RUN's layer kept: {dirs:?}");
     check_cache(&cache);
 }
+
+/// Stages that need nothing from each other are built at once, as BuildKit
+/// builds them: each of two builders' RUN waits (a minute at most) for the
+/// other's to have started, which a one-stage-at-a-time build never lets
+/// happen. The image is the same from a cold cache each time.
+#[test]
+fn independent_stages_are_built_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = busybox_base(tmp.path(), &tmp.path().join("base-cache"));
+    let ctx = tmp.path().join("meet");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let builder = |me: &str, other: &str| {
+        format!(
+            "builder \"{me}\" from=\"busybox:test\" {{\n    run \"touch /meet/{me}; i=0; while [ ! -e /meet/{other} ]; do i=$((i+1)); [ $i -lt 600 ] || exit 7; sleep 0.1; done; echo {me} > /{me}\" {{\n        cache \"/meet\" id=\"meet\"\n    }}\n}}\n"
+        )
+    };
+    let spec = format!(
+        "buildspec 1\n{}{}runtime \"app\" from=\"busybox:test\" {{\n    copy \"/left\" from=\"left\" to=\"/left\"\n    copy \"/right\" from=\"right\" to=\"/right\"\n}}\n",
+        builder("left", "right"),
+        builder("right", "left")
+    );
+    std::fs::write(ctx.join("buildspec.kdl"), spec).unwrap();
+    let manifest = |label: &str| -> serde_json::Value {
+        let cache = tmp.path().join(format!("cache-{label}"));
+        let out = build_command(&ctx, &cache, &base, &format!("oci:{}", tmp.path().join(label).display())).output().unwrap();
+        assert!(out.status.success(), "the builders did not run at once:\n{}", stderr(&out));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["executed_runs"], 2, "{summary}");
+        summary["manifest"].clone()
+    };
+    assert_eq!(manifest("first"), manifest("second"), "two cold builds of the same inputs");
+}

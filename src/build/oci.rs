@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::graph::{Base, Graph, StageId};
 use crate::oci::digest::Digest;
@@ -132,6 +134,9 @@ struct State {
     key: Digest,
     args: BTreeMap<String, String>,
     posix_shell: bool,
+    /// The steps this stage (and the stages it is built on) took from
+    /// the cache or recorded in it, by key, in order.
+    used: Vec<(Digest, LayerRef)>,
 }
 
 impl State {
@@ -153,18 +158,17 @@ struct Builder<'a> {
     store: Store,
     empty: PathBuf,
     scratch: crate::build::scratch::Scratch,
-    stat: crate::oci::stat_cache::StatCache,
+    stat: Mutex<crate::oci::stat_cache::StatCache>,
     /// The rules the emitted .dockerignore gives BuildKit, applied to
     /// every copy from the context.
     ignore: crate::passes::facts::ContextIgnore,
     /// The `--cache-from` caches still answering (one that fails to
     /// answer is warned about once and asked no more).
-    remotes: Vec<crate::oci::registry_cache::RegistryCache>,
-    /// Every step the build used, by key, in build order: what
-    /// `--cache-to` exports.
-    used: indexmap::IndexMap<Digest, LayerRef>,
+    remotes: Mutex<Vec<crate::oci::registry_cache::RegistryCache>>,
     /// Steps answered by a `--cache-from` cache.
-    remote_hits: usize,
+    remote_hits: AtomicUsize,
+    /// RUN steps executed.
+    executed: AtomicUsize,
     timings: crate::build::timings::Timings,
 }
 
@@ -197,18 +201,28 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
     let empty = req.cache_dir.join("empty");
     fs::create_dir_all(&empty).map_err(io_ctx("making the cache directories"))?;
     let scratch = crate::build::scratch::Scratch::create(&req.cache_dir.join("scratch")).map_err(io_ctx("making a scratch directory"))?;
-    let stat = crate::oci::stat_cache::StatCache::load(&req.cache_dir.join("stat"), &req.context_dir);
+    let stat = Mutex::new(crate::oci::stat_cache::StatCache::load(&req.cache_dir.join("stat"), &req.context_dir));
     let ignore = crate::passes::facts::ContextIgnore::new(req.graph);
-    let remotes = req.cache_from.iter().map(|r| crate::oci::registry_cache::RegistryCache::open(r, false)).collect();
-    let mut b = Builder { req, store, empty, scratch, stat, ignore, remotes, used: indexmap::IndexMap::new(), remote_hits: 0, timings: Default::default() };
+    let remotes = Mutex::new(req.cache_from.iter().map(|r| crate::oci::registry_cache::RegistryCache::open(r, false)).collect());
+    let b = Builder { req, store, empty, scratch, stat, ignore, remotes, remote_hits: AtomicUsize::new(0), executed: AtomicUsize::new(0), timings: Default::default() };
     let mut states: HashMap<StageId, State> = HashMap::new();
-    let mut executed_runs = 0;
-    for id in &req.graph.order {
-        let state = b.stage(*id, &states, &mut executed_runs)?;
-        states.insert(*id, state);
+    for wave in req.graph.waves() {
+        // As BuildKit does, stages that need nothing from each other are
+        // built at once; the first failure in build order is the one told.
+        let built: Vec<Result<State, Error>> = match wave.as_slice() {
+            [id] => vec![b.stage(*id, &states)],
+            _ => std::thread::scope(|scope| {
+                let running: Vec<_> = wave.iter().map(|id| scope.spawn(|| b.stage(*id, &states))).collect();
+                running.into_iter().map(|r| r.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+            }),
+        };
+        for (id, state) in wave.iter().zip(built) {
+            states.insert(*id, state?);
+        }
     }
+    let stat = b.stat.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
     // Losing the stat cache only costs re-hashing next time.
-    let _ = b.stat.save();
+    let _ = stat.save();
     let target = &states[&req.graph.target];
     let mut config = target.config.clone();
     config.created = Some(epoch_time(req.epoch));
@@ -218,7 +232,15 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
         let pushed = write_output(&b.store, &built, &req.output, &req.tag)?;
         Ok((built, pushed))
     })?;
-    let entries: Vec<(Digest, LayerRef)> = b.used.iter().map(|(k, l)| (k.clone(), l.clone())).collect();
+    // Every step the build used, by key, in build order: what
+    // `--cache-to` exports.
+    let mut used: indexmap::IndexMap<Digest, LayerRef> = indexmap::IndexMap::new();
+    for id in &req.graph.order {
+        for (key, layer) in &states[id].used {
+            used.entry(key.clone()).or_insert_with(|| layer.clone());
+        }
+    }
+    let entries: Vec<(Digest, LayerRef)> = used.into_iter().collect();
     let mut cache_exported = 0;
     for reference in &req.cache_to {
         let mut cache = crate::oci::registry_cache::RegistryCache::open(reference, true);
@@ -229,10 +251,10 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
         manifest_digest: built.manifest_digest.clone(),
         config_digest: built.config_digest.clone(),
         layers: built.layers.len(),
-        executed_runs,
-        hashed_files: b.stat.hashed,
+        executed_runs: b.executed.into_inner(),
+        hashed_files: stat.hashed,
         pushed,
-        cache_hits_remote: b.remote_hits,
+        cache_hits_remote: b.remote_hits.into_inner(),
         cache_exported,
         timings_ms: b.timings.millis(started.elapsed()),
     })
@@ -306,6 +328,7 @@ impl Builder<'_> {
             pending: Vec::new(),
             args: BTreeMap::new(),
             posix_shell: true,
+            used: Vec::new(),
         })
     }
 
@@ -331,7 +354,7 @@ impl Builder<'_> {
         Ok(dir)
     }
 
-    fn stage(&mut self, id: StageId, states: &HashMap<StageId, State>, executed: &mut usize) -> Result<State, Error> {
+    fn stage(&self, id: StageId, states: &HashMap<StageId, State>) -> Result<State, Error> {
         let graph = self.req.graph;
         let stage = graph.stage(id);
         let name = stage.name.value.clone();
@@ -345,6 +368,7 @@ impl Builder<'_> {
                 key: key_of(&["scratch", self.req.compression.name()]),
                 args: BTreeMap::new(),
                 posix_shell: true,
+                used: Vec::new(),
             },
             Base::Stage(on) => states[on].clone(),
             Base::Image(image) => {
@@ -375,7 +399,7 @@ impl Builder<'_> {
             }
         });
         for step in steps {
-            self.step(&name, id, step, &mut state, states, executed)?;
+            self.step(&name, id, step, &mut state, states)?;
         }
         Ok(state)
     }
@@ -396,7 +420,7 @@ impl Builder<'_> {
         }
     }
 
-    fn step(&mut self, stage: &str, id: StageId, step: &Step, state: &mut State, states: &HashMap<StageId, State>, executed: &mut usize) -> Result<(), Error> {
+    fn step(&self, stage: &str, id: StageId, step: &Step, state: &mut State, states: &HashMap<StageId, State>) -> Result<(), Error> {
         let cfg = &mut state.config.config;
         let lookup_owned = |state: &State, v: &str| crate::emit::quote::expand(v, &state.lookup());
         match &step.kind {
@@ -491,10 +515,10 @@ impl Builder<'_> {
                     return Err(Error::Unsupported { stage: stage.to_owned(), at: self.locate(step.span), what: "`add` of a URL or git repository".to_owned() });
                 }
             },
-            StepKind::Run(run) => self.run(stage, step, run, &run.script.value, state, states, executed)?,
+            StepKind::Run(run) => self.run(stage, step, run, &run.script.value, state, states)?,
             StepKind::Packages(pkgs) => {
                 let script = crate::emit::packages_script(pkgs, self.req.graph.package_manager(id));
-                self.run(stage, step, &Run::default(), &script, state, states, executed)?
+                self.run(stage, step, &Run::default(), &script, state, states)?
             }
             StepKind::Deps(_) => {}
         }
@@ -504,7 +528,7 @@ impl Builder<'_> {
     /// A COPY (or local ADD), answered from the step cache when its key —
     /// the parent state, the instruction, and the source stage's state or
     /// every context file's content digest (from the stat cache) — is known.
-    fn copy_step(&mut self, stage: &str, step: &Step, copy: &Copy, what: &str, state: &mut State, states: &HashMap<StageId, State>) -> Result<(), Error> {
+    fn copy_step(&self, stage: &str, step: &Step, copy: &Copy, what: &str, state: &mut State, states: &HashMap<StageId, State>) -> Result<(), Error> {
         // The stage or image copied from, loaded once.
         let source = match &copy.from {
             Some(from) => Some(match self.req.graph.find(from) {
@@ -521,7 +545,7 @@ impl Builder<'_> {
                 let started = std::time::Instant::now();
                 let listed = self.copy_entries(stage, step, copy, state, None)?;
                 let content = self.entries_digest(&listed.0)?;
-                // Timed by hand: `entries_digest` needs `self` mutably.
+                // Timed by hand: the listing and the hashing are one phase.
                 self.timings.add("context_hash", started.elapsed());
                 (key_of(&[state.key.as_str(), what, content.as_str()]), Some(listed))
             }
@@ -536,16 +560,17 @@ impl Builder<'_> {
         };
         self.progress(stage, what, false);
         let layer = self.add_layer(state, entries, what)?;
-        self.record_step(&key, &layer)
+        self.record_step(&key, &layer, state)
     }
 
     /// A digest of what a list of entries would write, file contents by
     /// their stat-cached digests.
-    fn entries_digest(&mut self, entries: &[Entry]) -> Result<Digest, Error> {
+    fn entries_digest(&self, entries: &[Entry]) -> Result<Digest, Error> {
+        let mut stat = self.stat.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut text = String::new();
         for e in entries {
             let kind = match &e.kind {
-                EntryKind::File(Content::Disk { path, .. }) => format!("f{}", self.stat.digest(path).map_err(io_ctx(format!("reading {}", path.display())))?),
+                EntryKind::File(Content::Disk { path, .. }) => format!("f{}", stat.digest(path).map_err(io_ctx(format!("reading {}", path.display())))?),
                 EntryKind::File(Content::Bytes(b)) => format!("f{}", Digest::of(b)),
                 EntryKind::Dir => "d".to_owned(),
                 EntryKind::Symlink(t) => format!("l{t}"),
@@ -560,19 +585,19 @@ impl Builder<'_> {
 
     /// Takes a step's layer from the cache when its record and layer are
     /// there, else from the first `--cache-from` cache that has it.
-    fn reuse(&mut self, key: &Digest, state: &mut State, what: &str) -> bool {
+    fn reuse(&self, key: &Digest, state: &mut State, what: &str) -> bool {
         let record = self.req.cache_dir.join("steps").join(key.hex());
         let local = fs::read(&record).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| LayerRef::from_json(&v));
         if let Some(layer) = local {
             // The directory is made from the blob when a step needs it.
             let dir = self.layer_dir(&layer.diff_id);
             if self.store.has(&layer.digest) {
-                self.used.insert(key.clone(), layer.clone());
+                state.used.push((key.clone(), layer.clone()));
                 self.push_layer(state, what, layer, dir);
                 return true;
             }
         }
-        if self.remotes.is_empty() {
+        if self.remotes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_empty() {
             return false;
         }
         let started = std::time::Instant::now();
@@ -581,10 +606,10 @@ impl Builder<'_> {
         let Some((layer, dir)) = remote else {
             return false;
         };
-        self.remote_hits += 1;
+        self.remote_hits.fetch_add(1, Ordering::Relaxed);
         // Recorded locally too, so the next build here needs no registry
         // (if the record cannot be written, it fetches again).
-        let _ = self.record_step(key, &layer);
+        let _ = self.record_step(key, &layer, state);
         self.push_layer(state, what, layer, dir);
         true
     }
@@ -594,12 +619,14 @@ impl Builder<'_> {
     /// and unpacked. A cache that cannot be reached is warned about and
     /// dropped; an entry that does not check out is warned about and the
     /// step runs.
-    fn reuse_remote(&mut self, key: &Digest, what: &str) -> Option<(LayerRef, PathBuf)> {
+    fn reuse_remote(&self, key: &Digest, what: &str) -> Option<(LayerRef, PathBuf)> {
         use crate::oci::registry::Error as RegistryError;
+        // Held throughout: stages built at once ask the caches in turn.
+        let mut remotes = self.remotes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut i = 0;
-        while i < self.remotes.len() {
+        while i < remotes.len() {
             let step = what.lines().next().unwrap_or("");
-            let problem = match self.remotes[i].fetch(key, &self.store) {
+            let problem = match remotes[i].fetch(key, &self.store) {
                 Ok(None) => None,
                 Ok(Some(layer)) => match self.unpack_checked(&layer) {
                     Ok(dir) => return Some((layer, dir)),
@@ -608,14 +635,14 @@ impl Builder<'_> {
                 // Unreachable, refused, or still failing after its retries:
                 // asking again for the next step would only wait as long.
                 Err(e) if matches!(e.last(), RegistryError::Transport { .. } | RegistryError::Unauthorized { .. }) || matches!(e, RegistryError::Retried { .. }) => {
-                    eprintln!("warning: --cache-from {} is not used for the rest of this build: {e}", self.remotes[i].name);
-                    self.remotes.remove(i);
+                    eprintln!("warning: --cache-from {} is not used for the rest of this build: {e}", remotes[i].name);
+                    remotes.remove(i);
                     continue;
                 }
                 Err(e) => Some(e.to_string()),
             };
             if let Some(problem) = problem {
-                eprintln!("warning: --cache-from {}: the entry for `{step}` is not used, the step runs: {problem}", self.remotes[i].name);
+                eprintln!("warning: --cache-from {}: the entry for `{step}` is not used, the step runs: {problem}", remotes[i].name);
             }
             i += 1;
         }
@@ -623,8 +650,8 @@ impl Builder<'_> {
     }
 
     /// Records a step's layer under its key, atomically.
-    fn record_step(&mut self, key: &Digest, layer: &LayerRef) -> Result<(), Error> {
-        self.used.insert(key.clone(), layer.clone());
+    fn record_step(&self, key: &Digest, layer: &LayerRef, state: &mut State) -> Result<(), Error> {
+        state.used.push((key.clone(), layer.clone()));
         let record = self.req.cache_dir.join("steps").join(key.hex());
         let doc = serde_json::to_vec(&layer.to_json()).expect("json");
         crate::oci::store::write_atomic(&record, &doc).map_err(io_ctx("recording the step in the cache"))
@@ -702,7 +729,7 @@ impl Builder<'_> {
     }
 
     /// Writes a layer of `entries` and its directory, and adds both.
-    fn add_layer(&mut self, state: &mut State, entries: Vec<Entry>, what: &str) -> Result<LayerRef, Error> {
+    fn add_layer(&self, state: &mut State, entries: Vec<Entry>, what: &str) -> Result<LayerRef, Error> {
         let (epoch, compression) = (self.req.epoch, self.req.compression);
         let (digest, size, layer) = self
             .timings
@@ -785,8 +812,7 @@ impl Builder<'_> {
         Ok((entries, view))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn run(&mut self, stage: &str, step: &Step, run: &Run, script: &str, state: &mut State, states: &HashMap<StageId, State>, executed: &mut usize) -> Result<(), Error> {
+    fn run(&self, stage: &str, step: &Step, run: &Run, script: &str, state: &mut State, states: &HashMap<StageId, State>) -> Result<(), Error> {
         let cfg = &state.config.config;
         let mut env: Vec<String> = cfg.env.clone();
         if cfg.env_var("PATH").is_none() {
@@ -818,7 +844,8 @@ impl Builder<'_> {
         let lowers = self.lowers(state)?;
         let user = state.config.config.user.clone();
         let (uid, gid) = resolve_owner(&lowers, if user.is_empty() { "0" } else { &user });
-        let n = *executed;
+        // Unique within the build: stages built at once share the scratch.
+        let n = self.executed.fetch_add(1, Ordering::Relaxed);
         let work = self.scratch.path().join(format!("run{n}"));
         // The upper directory is this build's until it is renamed into
         // the cache, so two builds running the same step never share one.
@@ -900,7 +927,6 @@ impl Builder<'_> {
         let nth = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = format!("buildspec-{}-{}-{nth}", &key.hex()[..12], std::process::id());
         let code = self.timings.time("runc", || crate::build::runc::run(&spec, &work, &id)).map_err(io_ctx("running a RUN step in runc"))?;
-        *executed += 1;
         if code != 0 {
             let _ = fs::remove_dir_all(&upper);
             let also = crate::build::fused_tests_note(&run.fused_tests, self.req.sources);
@@ -931,7 +957,7 @@ impl Builder<'_> {
             let _ = fs::remove_dir_all(&upper);
         }
         let layer = LayerRef { digest, diff_id: layer.diff_id, size, media_type: self.req.compression.media_type().to_owned() };
-        self.record_step(&key, &layer)?;
+        self.record_step(&key, &layer, state)?;
         self.push_layer(state, &what, layer, dir);
         Ok(())
     }

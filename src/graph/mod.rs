@@ -105,6 +105,36 @@ impl Graph {
         self.stages.iter().find(|s| s.name.value == name).map(|s| s.id)
     }
 
+    /// [`Graph::order`] in waves: a wave's stages need (as base, copy or
+    /// bind source, or test gate) only stages of earlier waves, so they
+    /// may be built at once. Each wave keeps build order.
+    pub fn waves(&self) -> Vec<Vec<StageId>> {
+        let needs = |id: StageId| -> Vec<StageId> {
+            let stage = self.stage(id);
+            let mut needs: Vec<StageId> = stage.deps.iter().map(|d| d.on).chain(stage.gates.iter().copied()).chain(stage.base.stages().iter().copied()).collect();
+            // What a step names, looked up as the builders look it up.
+            build::for_each_step(&stage.steps, &mut |step| match &step.kind {
+                StepKind::Copy(copy) => needs.extend(copy.from.as_ref().and_then(|from| self.find(from))),
+                StepKind::Run(run) => needs.extend(run.binds.iter().filter_map(|b| b.from.as_ref()).filter_map(|from| self.find(from))),
+                _ => {}
+            });
+            needs
+        };
+        let mut left: Vec<StageId> = self.order.clone();
+        let mut waves = Vec::new();
+        while !left.is_empty() {
+            let (ready, rest): (Vec<StageId>, Vec<StageId>) = left.iter().copied().partition(|id| needs(*id).iter().all(|n| !left.contains(n)));
+            if ready.is_empty() {
+                // Not reached: `build` refuses cycles. One at a time, then.
+                waves.push(vec![left.remove(0)]);
+                continue;
+            }
+            waves.push(ready);
+            left = rest;
+        }
+        waves
+    }
+
     /// The images `stage` names, in the order it names them: its base (at
     /// its `from=`), then each `copy from=` and `bind from=` that names no
     /// stage. Each with the kind of edge it would be and where it is written.
