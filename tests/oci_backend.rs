@@ -294,6 +294,31 @@ fn run_mounts_behave_and_leave_nothing_behind() {
     }
 }
 
+/// A RUN sees the files of the layers under it with the owner and time
+/// those layers give them (Python trusts its `__pycache__` by the source's
+/// time), and a relative `--cache-dir` works for a RUN with mounts.
+#[test]
+fn a_run_sees_owners_and_times_as_the_layers_give_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let base = busybox_base(tmp.path(), &cache);
+    let body = r#"    copy "file.txt" to="/owned.txt" chown="1000:1001"
+    run "busybox stat -c '%n %u:%g %Y' /owned.txt /bin/busybox > /stat" {
+        cache "/c" id="c"
+    }"#;
+    let ctx = write_spec(tmp.path(), "owners", body);
+    let layout = tmp.path().join("out");
+    // The cache directory as the user may give it: relative to where the command runs.
+    let out = build_command(&ctx, Path::new("../cache"), &base, &format!("oci:{}:m", layout.display())).env("SOURCE_DATE_EPOCH", "1600000000").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bundle = tmp.path().join("bundle");
+    let unpack = Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:m", layout.display())).arg(&bundle).output().unwrap();
+    assert!(unpack.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&unpack.stderr));
+    let stat = std::fs::read_to_string(bundle.join("rootfs/stat")).unwrap();
+    // The base was built at epoch 0, the copy at 1600000000 (SOURCE_DATE_EPOCH).
+    assert_eq!(stat, "/owned.txt 1000:1001 1600000000\n/bin/busybox 0:0 0\n");
+}
+
 /// An output names its tag as skopeo does; its JSON summary follows
 /// docs/schemas/build-oci.schema.json.
 #[test]

@@ -73,6 +73,9 @@ const CAPS: &[&str] = &[
 
 /// Runs the step; returns its exit code, with its output passed to stderr.
 pub fn run(spec: &RunSpec<'_>, scratch: &Path, id: &str) -> std::io::Result<i32> {
+    // runc reads relative paths in config.json against the bundle, not
+    // against our working directory (a relative --cache-dir or context).
+    let scratch = &std::path::absolute(scratch)?;
     let rootfs = scratch.join("rootfs");
     let work = scratch.join("work");
     std::fs::create_dir_all(&work)?;
@@ -96,7 +99,8 @@ pub fn run(spec: &RunSpec<'_>, scratch: &Path, id: &str) -> std::io::Result<i32>
         if bind.readonly {
             options.push("ro");
         }
-        mounts.push(serde_json::json!({"destination": bind.target, "type": "bind", "source": bind.source, "options": options}));
+        let source = std::path::absolute(&bind.source)?;
+        mounts.push(serde_json::json!({"destination": bind.target, "type": "bind", "source": source, "options": options}));
     }
     for (target, size) in &spec.tmpfs {
         let mut options = vec!["nosuid".to_owned(), "nodev".to_owned()];

@@ -7,6 +7,11 @@
 //! root, at a regular file; device nodes and FIFOs are skipped (counted).
 //! OCI whiteouts delete, opaque markers empty a directory.
 //!
+//! What is written keeps the entry's owner (when extracting as root) and
+//! modification time, as a container engine's unpacking does: programs in
+//! the image compare them (Python's `__pycache__` holds each module's
+//! source time, and recompiles every module whose source looks newer).
+//!
 //! A layer is bounded as it is read, before any of it is kept: it may
 //! expand to at most [`Limits::max_bytes`] and hold at most
 //! [`Limits::max_entries`] entries (a gzip or tar bomb stops there), and no
@@ -173,6 +178,7 @@ pub fn extract_within(layer: impl Read, root: &Path, limits: Limits) -> Result<R
         None => Error::Io(error),
     };
     let mut report = Report::default();
+    let mut dir_times = Vec::new();
     let mut archive = tar::Archive::new(bounded);
     let mut entries_seen = 0u64;
     for entry in archive.entries().map_err(limit_error)? {
@@ -183,16 +189,43 @@ pub fn extract_within(layer: impl Read, root: &Path, limits: Limits) -> Result<R
         }
         // This entry's data (padded), then the next entry's headers.
         allowance.set((entry.size().saturating_add(511) / 512 * 512).saturating_add(between));
-        extract_entry(&mut entry, root, &mut report).map_err(|e| match e {
+        extract_entry(&mut entry, root, &mut report, &mut dir_times).map_err(|e| match e {
             Error::Io(io) => limit_error(io),
             other => other,
         })?;
     }
+    // A directory's time is set once nothing more is written into it (a
+    // later entry of the layer may have removed it).
+    for (dir, mtime) in dir_times {
+        match set_mtime(&dir, mtime) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
     Ok(report)
 }
 
-/// Writes one entry under `root`.
-fn extract_entry<R: Read>(entry: &mut tar::Entry<'_, R>, root: &Path, report: &mut Report) -> Result<(), Error> {
+/// Gives `path` (not followed if a symbolic link) the entry's owner. Only
+/// root may give a file away: as anyone else, files stay the extractor's.
+fn set_owner(path: &Path, header: &tar::Header) -> io::Result<()> {
+    let (Ok(uid), Ok(gid)) = (header.uid(), header.gid()) else { return Ok(()) };
+    let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else { return Ok(()) };
+    match std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
+        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => Ok(()),
+        other => other,
+    }
+}
+
+/// Sets the access and modification times of `path` (not followed if a
+/// symbolic link) to `mtime`.
+fn set_mtime(path: &Path, mtime: u64) -> io::Result<()> {
+    let time = filetime::FileTime::from_unix_time(i64::try_from(mtime).unwrap_or(i64::MAX), 0);
+    filetime::set_symlink_file_times(path, time, time)
+}
+
+/// Writes one entry under `root`; a directory's time is left to the
+/// caller (`dir_times`), since what is written into it later changes it.
+fn extract_entry<R: Read>(entry: &mut tar::Entry<'_, R>, root: &Path, report: &mut Report, dir_times: &mut Vec<(PathBuf, u64)>) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
     {
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -214,6 +247,7 @@ fn extract_entry<R: Read>(entry: &mut tar::Entry<'_, R>, root: &Path, report: &m
         }
         let dest = dir.join(name);
         let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
+        let mtime = entry.header().mtime().unwrap_or(0);
         let kind = entry.header().entry_type();
         match kind {
             tar::EntryType::Directory => {
@@ -225,13 +259,19 @@ fn extract_entry<R: Read>(entry: &mut tar::Entry<'_, R>, root: &Path, report: &m
                     }
                     Err(_) => fs::create_dir(&dest)?,
                 }
+                // Owner before mode: a change of owner clears set-id bits.
+                set_owner(&dest, entry.header())?;
                 fs::set_permissions(&dest, fs::Permissions::from_mode(mode))?;
+                dir_times.push((dest, mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 remove_any(&dest)?;
                 let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&dest)?;
                 io::copy(entry, &mut file)?;
-                file.set_permissions(fs::Permissions::from_mode(mode))?;
+                drop(file);
+                set_owner(&dest, entry.header())?;
+                fs::set_permissions(&dest, fs::Permissions::from_mode(mode))?;
+                set_mtime(&dest, mtime)?;
             }
             tar::EntryType::Symlink => {
                 let target = entry.link_name()?.map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
@@ -239,6 +279,8 @@ fn extract_entry<R: Read>(entry: &mut tar::Entry<'_, R>, root: &Path, report: &m
                 // The link itself is stored as is; it is never followed
                 // while extracting (see parent_dir).
                 std::os::unix::fs::symlink(&target, &dest)?;
+                set_owner(&dest, entry.header())?;
+                set_mtime(&dest, mtime)?;
             }
             tar::EntryType::Link => {
                 let target = entry.link_name()?.map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
@@ -413,6 +455,34 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(fs::metadata(s.root.join("app/run")).unwrap().permissions().mode() & 0o777, 0o755);
         assert_eq!(fs::read_link(s.root.join("app/link")).unwrap(), Path::new("run"));
+    }
+
+    #[test]
+    fn owners_and_times_are_kept() {
+        use crate::oci::layer::{write_layer, Content, Entry, EntryKind};
+        use std::os::unix::fs::MetadataExt;
+        let s = sandbox();
+        let epoch = 1_700_000_000;
+        let entries = vec![
+            Entry { path: "home/app".into(), kind: EntryKind::Dir, mode: 0o750, uid: 1000, gid: 1001, mtime: 1_600_000_000 },
+            Entry { path: "home/app/mod.py".into(), kind: EntryKind::File(Content::Bytes(b"x = 1\n".to_vec())), mode: 0o4755, uid: 1000, gid: 1001, mtime: 1_600_000_001 },
+            Entry { path: "home/app/link".into(), kind: EntryKind::Symlink("mod.py".into()), mode: 0o777, uid: 1000, gid: 1001, mtime: 1_600_000_002 },
+        ];
+        let (blob, _) = write_layer(entries, epoch, crate::oci::layer::Compression::Gzip, Vec::new()).unwrap();
+        extract(flate2::read::MultiGzDecoder::new(blob.as_slice()), &s.root).unwrap();
+        let meta = |p: &str| fs::symlink_metadata(s.root.join(p)).unwrap();
+        // The directory's time holds although files were written into it after it.
+        assert_eq!(meta("home/app").mtime(), 1_600_000_000);
+        assert_eq!(meta("home/app/mod.py").mtime(), 1_600_000_001);
+        assert_eq!(meta("home/app/link").mtime(), 1_600_000_002);
+        assert_eq!(meta("home").mtime(), epoch as i64, "a parent the writer added is at the epoch");
+        // Only root can give files away (CI runs the tests as root).
+        if fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+            for p in ["home/app", "home/app/mod.py", "home/app/link"] {
+                assert_eq!((meta(p).uid(), meta(p).gid()), (1000, 1001), "{p}");
+            }
+            assert_eq!(meta("home/app/mod.py").mode() & 0o7777, 0o4755, "set-id bits survive the change of owner");
+        }
     }
 
     fn header(name: &str, kind: tar::EntryType, size: u64) -> tar::Header {
