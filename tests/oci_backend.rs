@@ -575,7 +575,9 @@ fn a_layer_is_unpacked_only_when_a_step_runs_on_it() {
 /// Stages that need nothing from each other are built at once, as BuildKit
 /// builds them: each of two builders' RUN waits (a minute at most) for the
 /// other's to have started, which a one-stage-at-a-time build never lets
-/// happen. The image is the same from a cold cache each time.
+/// happen. They meet in a cache mount an earlier build filled (one found
+/// empty would have them run one after the other: the next test). The
+/// image is the same from a cache without its steps each time.
 #[test]
 fn independent_stages_are_built_at_once() {
     let tmp = tempfile::tempdir().unwrap();
@@ -593,8 +595,13 @@ fn independent_stages_are_built_at_once() {
         builder("right", "left")
     );
     std::fs::write(ctx.join("buildspec.kdl"), spec).unwrap();
+    let fill = tmp.path().join("fill");
+    std::fs::create_dir_all(&fill).unwrap();
+    std::fs::write(fill.join("buildspec.kdl"), "buildspec 1\nruntime \"fill\" from=\"busybox:test\" {\n    run \"touch /meet/.filled\" {\n        cache \"/meet\" id=\"meet\"\n    }\n}\n").unwrap();
     let manifest = |label: &str| -> serde_json::Value {
         let cache = tmp.path().join(format!("cache-{label}"));
+        let filled = build_command(&fill, &cache, &base, &format!("oci:{}", tmp.path().join(format!("fill-{label}")).display())).output().unwrap();
+        assert!(filled.status.success(), "{}", stderr(&filled));
         let out = build_command(&ctx, &cache, &base, &format!("oci:{}", tmp.path().join(label).display())).output().unwrap();
         assert!(out.status.success(), "the builders did not run at once:\n{}", stderr(&out));
         let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -602,4 +609,35 @@ fn independent_stages_are_built_at_once() {
         summary["manifest"].clone()
     };
     assert_eq!(manifest("first"), manifest("second"), "two cold builds of the same inputs");
+}
+
+/// Stages that share a cache mount the build found empty are built one
+/// after another, in build order, so the later find what the first left
+/// there (go-static's `go vet` the standard library `go build` compiled):
+/// `second`'s RUN needs the file `first`'s writes after a second's sleep.
+#[test]
+fn stages_sharing_an_empty_cache_are_built_one_after_another() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = busybox_base(tmp.path(), &tmp.path().join("base-cache"));
+    let ctx = tmp.path().join("fill-first");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let spec = r#"buildspec 1
+builder "first" from="busybox:test" {
+    run "sleep 1; touch /c/first-done; echo first > /first" {
+        cache "/c" id="c"
+    }
+}
+builder "second" from="busybox:test" {
+    run "test -e /c/first-done && echo second > /second" {
+        cache "/c" id="c"
+    }
+}
+runtime "app" from="busybox:test" {
+    copy "/first" from="first" to="/first"
+    copy "/second" from="second" to="/second"
+}
+"#;
+    std::fs::write(ctx.join("buildspec.kdl"), spec).unwrap();
+    let out = build_command(&ctx, &tmp.path().join("cache"), &base, &format!("oci:{}", tmp.path().join("out").display())).output().unwrap();
+    assert!(out.status.success(), "`second` ran before `first` had filled the cache:\n{}", stderr(&out));
 }

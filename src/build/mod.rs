@@ -5,6 +5,7 @@
 pub mod docker;
 pub mod oci;
 pub mod runc;
+pub mod schedule;
 pub mod scratch;
 pub mod timings;
 

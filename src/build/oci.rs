@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::build::schedule;
 use crate::graph::{Base, Graph, StageId};
 use crate::oci::digest::Digest;
 use crate::oci::image::ImageConfig;
@@ -206,18 +207,35 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
     let remotes = Mutex::new(req.cache_from.iter().map(|r| crate::oci::registry_cache::RegistryCache::open(r, false)).collect());
     let b = Builder { req, store, empty, scratch, stat, ignore, remotes, remote_hits: AtomicUsize::new(0), executed: AtomicUsize::new(0), timings: Default::default() };
     let mut states: HashMap<StageId, State> = HashMap::new();
+    let cold: std::collections::BTreeSet<&str> = req.graph.order.iter().flat_map(|id| schedule::cache_ids(req.graph, *id)).filter(|id| schedule::is_empty(&req.cache_dir, id)).collect();
     for wave in req.graph.waves() {
         // As BuildKit does, stages that need nothing from each other are
-        // built at once; the first failure in build order is the one told.
-        let built: Vec<Result<State, Error>> = match wave.as_slice() {
-            [id] => vec![b.stage(*id, &states)],
+        // built at once, but those sharing a cache found empty one after
+        // another (build::schedule); a group stops at its first failure,
+        // and the first failure in build order is the one told.
+        let groups = schedule::groups(req.graph, &wave, |id| cold.contains(id));
+        let build_group = |group: &[StageId]| -> Vec<(StageId, Result<State, Error>)> {
+            let mut built = Vec::new();
+            for id in group {
+                let state = b.stage(*id, &states);
+                let failed = state.is_err();
+                built.push((*id, state));
+                if failed {
+                    break;
+                }
+            }
+            built
+        };
+        let mut built: Vec<(StageId, Result<State, Error>)> = match groups.as_slice() {
+            [group] => build_group(group),
             _ => std::thread::scope(|scope| {
-                let running: Vec<_> = wave.iter().map(|id| scope.spawn(|| b.stage(*id, &states))).collect();
-                running.into_iter().map(|r| r.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+                let running: Vec<_> = groups.iter().map(|group| scope.spawn(|| build_group(group))).collect();
+                running.into_iter().flat_map(|r| r.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
             }),
         };
-        for (id, state) in wave.iter().zip(built) {
-            states.insert(*id, state?);
+        built.sort_by_key(|(id, _)| wave.iter().position(|w| w == id));
+        for (id, state) in built {
+            states.insert(id, state?);
         }
     }
     let stat = b.stat.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -854,8 +872,7 @@ impl Builder<'_> {
         let mut binds = Vec::new();
         let mut skip: Vec<String> = ["proc", "dev", "sys", "etc/resolv.conf", "etc/hosts"].iter().map(|s| s.to_string()).collect();
         for cache in &run.caches {
-            let id = cache.id.as_ref().map(|i| i.value.clone()).unwrap_or_else(|| cache.target.value.clone());
-            let dir = self.req.cache_dir.join("mounts").join(Digest::of(id.as_bytes()).hex());
+            let dir = crate::build::schedule::cache_mount_dir(&self.req.cache_dir, cache);
             fs::create_dir_all(&dir).map_err(io_ctx("preparing a cache mount"))?;
             let target = self.resolve(state, &cache.target);
             skip.push(target.trim_start_matches('/').to_owned());
