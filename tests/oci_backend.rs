@@ -575,8 +575,8 @@ fn a_layer_is_unpacked_only_when_a_step_runs_on_it() {
 /// Stages that need nothing from each other are built at once, as BuildKit
 /// builds them: each of two builders' RUN waits (a minute at most) for the
 /// other's to have started, which a one-stage-at-a-time build never lets
-/// happen. They meet in a cache mount an earlier build filled (one found
-/// empty would have them run one after the other: the next test). The
+/// happen. They meet in a cache mount an earlier build used (one no build
+/// had used would have them run one after the other: the next test). The
 /// image is the same from a cache without its steps each time.
 #[test]
 fn independent_stages_are_built_at_once() {
@@ -611,12 +611,12 @@ fn independent_stages_are_built_at_once() {
     assert_eq!(manifest("first"), manifest("second"), "two cold builds of the same inputs");
 }
 
-/// Stages that share a cache mount the build found empty are built one
+/// Stages that share a cache mount no build had used are built one
 /// after another, in build order, so the later find what the first left
 /// there (go-static's `go vet` the standard library `go build` compiled):
 /// `second`'s RUN needs the file `first`'s writes after a second's sleep.
 #[test]
-fn stages_sharing_an_empty_cache_are_built_one_after_another() {
+fn stages_sharing_an_unused_cache_are_built_one_after_another() {
     let tmp = tempfile::tempdir().unwrap();
     let base = busybox_base(tmp.path(), &tmp.path().join("base-cache"));
     let ctx = tmp.path().join("fill-first");

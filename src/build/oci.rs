@@ -207,11 +207,11 @@ pub fn build(req: &OciRequest<'_>) -> Result<OciOutput, Error> {
     let remotes = Mutex::new(req.cache_from.iter().map(|r| crate::oci::registry_cache::RegistryCache::open(r, false)).collect());
     let b = Builder { req, store, empty, scratch, stat, ignore, remotes, remote_hits: AtomicUsize::new(0), executed: AtomicUsize::new(0), timings: Default::default() };
     let mut states: HashMap<StageId, State> = HashMap::new();
-    let cold: std::collections::BTreeSet<&str> = req.graph.order.iter().flat_map(|id| schedule::cache_ids(req.graph, *id)).filter(|id| schedule::is_empty(&req.cache_dir, id)).collect();
+    let cold: std::collections::BTreeSet<&str> = req.graph.order.iter().flat_map(|id| schedule::cache_ids(req.graph, *id)).filter(|id| schedule::is_unused(&req.cache_dir, id)).collect();
     for wave in req.graph.waves() {
         // As BuildKit does, stages that need nothing from each other are
-        // built at once, but those sharing a cache found empty one after
-        // another (build::schedule); a group stops at its first failure,
+        // built at once, but those sharing a cache no build had used one
+        // after another (build::schedule); a group stops at its first failure,
         // and the first failure in build order is the one told.
         let groups = schedule::groups(req.graph, &wave, |id| cold.contains(id));
         let build_group = |group: &[StageId]| -> Vec<(StageId, Result<State, Error>)> {

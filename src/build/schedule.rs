@@ -1,7 +1,7 @@
 //! Which stages of one wave (`Graph::waves`) the daemonless backend builds
 //! at once. Stages that need nothing from each other run side by side, as
 //! BuildKit runs them, except where that doubles the work: stages that
-//! share a cache mount the build found empty run one after another, in
+//! share a cache mount no build had used yet run one after another, in
 //! build order, so the later ones find what the first put there. In
 //! `specs/go-static` the `go build` and the branched `go vet` share the Go
 //! build cache: from a cold cache, side by side, both compile the standard
@@ -42,7 +42,7 @@ pub fn cache_ids(graph: &Graph, stage: StageId) -> BTreeSet<&str> {
 
 /// `wave` cut into groups: the groups run at once, each group's stages one
 /// after another in build order. Two stages are in one group when they
-/// share a cache mount for which `cold` is true (empty when the build
+/// share a cache mount for which `cold` is true (unused when the build
 /// started).
 pub fn groups(graph: &Graph, wave: &[StageId], cold: impl Fn(&str) -> bool) -> Vec<Vec<StageId>> {
     let mut groups: Vec<(Vec<StageId>, BTreeSet<&str>)> = Vec::new();
@@ -67,10 +67,12 @@ pub fn groups(graph: &Graph, wave: &[StageId], cold: impl Fn(&str) -> bool) -> V
     groups
 }
 
-/// Whether the cache mount `id` in `cache_dir` holds nothing (or is not
-/// there yet).
-pub fn is_empty(cache_dir: &Path, id: &str) -> bool {
-    std::fs::read_dir(mount_dir(cache_dir, id)).map_or(true, |mut entries| entries.next().is_none())
+/// Whether no build has used the cache mount `id` in `cache_dir` yet (its
+/// directory is not there). Not whether it is empty: a cache that stays
+/// empty, as Go's module cache for a module without requirements, would
+/// keep every later build one stage at a time for nothing.
+pub fn is_unused(cache_dir: &Path, id: &str) -> bool {
+    !mount_dir(cache_dir, id).exists()
 }
 
 #[cfg(test)]
